@@ -1,0 +1,121 @@
+"""Order admin: status changes go through ``order_transition`` (the one pipeline)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from shop.orders.models import Order, OrderLine, OrderStatus
+from shop.orders.services import order_bulk_transition, order_transition
+from shop.payments.models import Payment
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    fields = ("sku", "name", "unit_price", "qty", "product")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class PaymentInline(admin.TabularInline):
+    model = Payment
+    extra = 0
+    can_delete = False
+    fields = ("amount", "cur", "status", "gateway_ref", "decline_code", "created")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class OrderAdminForm(forms.ModelForm):
+    class Meta:
+        model = Order
+        fields = ("status",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            allowed = {self.instance.status, *self.instance.allowed_next_statuses()}
+            self.fields["status"].choices = [c for c in OrderStatus.choices if c[0] in allowed]
+
+    def clean_status(self) -> str:
+        status = self.cleaned_data["status"]
+        current = Order.objects.get(pk=self.instance.pk) if self.instance.pk else None
+        if (
+            current is not None
+            and status != current.status
+            and not current.can_transition_to(status)
+        ):
+            raise forms.ValidationError(f"Cannot change from {current.status} to {status}.")
+        return status
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    form = OrderAdminForm
+    list_display = ("id", "email", "status", "total", "cur", "created")
+    list_filter = ("status",)
+    search_fields = ("=id", "email", "ship_name")
+    date_hierarchy = "created"
+    readonly_fields = (
+        "user",
+        "email",
+        "total",
+        "cur",
+        "ship_name",
+        "ship_line1",
+        "ship_line2",
+        "ship_city",
+        "ship_zip",
+        "ship_country",
+        "created",
+        "updated",
+    )
+    fields = ("status", *readonly_fields)
+    inlines = (OrderLineInline, PaymentInline)
+    actions = ("mark_shipped", "mark_delivered", "mark_cancelled")
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # orders come from checkout
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Order, form: Any, change: bool) -> None:
+        if "status" in form.changed_data:
+            current = Order.objects.get(pk=obj.pk)
+            order_transition(
+                order=current, to_status=form.cleaned_data["status"], actor=f"admin:{request.user}"
+            )
+
+    def _bulk(self, request: HttpRequest, queryset: QuerySet[Order], status: str) -> None:
+        done, problems = order_bulk_transition(
+            order_ids=list(queryset.values_list("pk", flat=True)),
+            to_status=status,
+            actor=f"admin:{request.user}",
+        )
+        self.message_user(request, f"{done} order(s) now {status}.", messages.SUCCESS)
+        for problem in problems[:10]:
+            self.message_user(request, problem, messages.WARNING)
+
+    @admin.action(description="Mark selected orders shipped")
+    def mark_shipped(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        self._bulk(request, queryset, OrderStatus.SHIPPED)
+
+    @admin.action(description="Mark selected orders delivered")
+    def mark_delivered(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        self._bulk(request, queryset, OrderStatus.DELIVERED)
+
+    @admin.action(description="Cancel selected orders (releases stock)")
+    def mark_cancelled(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        self._bulk(request, queryset, OrderStatus.CANCELLED)

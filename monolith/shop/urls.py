@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from shop.core import health
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/", include("shop.api.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("shop.storefront.urls")),
+]
+
+handler400 = "shop.core.errorviews.bad_request"
+handler403 = "shop.core.errorviews.permission_denied"
+handler404 = "shop.core.errorviews.not_found"
+handler500 = "shop.core.errorviews.server_error"
+
+admin.site.site_header = "Shop administration"
+admin.site.site_title = "Shop admin"

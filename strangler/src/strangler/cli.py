@@ -1,0 +1,128 @@
+"""``strangler``: one command for the local stack and the migration tooling."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from strangler.config import ConfigError, StackConfig, load_config
+from strangler.embedded import EmbeddedServerError
+from strangler.stack import bring_up, probes
+from strangler.supervisor import StackError, Supervisor
+
+app = typer.Typer(
+    help="Run the shop's local stack and drive its strangler-fig migration.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+try:  # the facade brings its own route commands
+    from facade.cli import routes_app
+
+    app.add_typer(routes_app, name="routes", help="Inspect, check and change facade routes.")
+except ImportError:  # pragma: no cover - the facade is part of the workspace
+    pass
+
+Products = Annotated[int, typer.Option("--products", help="Products to seed into an empty shop.")]
+
+
+def _config() -> StackConfig:
+    try:
+        return load_config()
+    except ConfigError as exc:
+        console.print(f"[bold red]configuration error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _print_urls(config: StackConfig, supervisor_components: list[object]) -> None:
+    table = Table(title="The stack is up", show_header=True, header_style="bold")
+    table.add_column("what")
+    table.add_column("where")
+    for component in supervisor_components:
+        for label, url in getattr(component, "public_urls", {}).items():
+            table.add_row(label, url)
+    table.add_row("database", config.db_url("shop"))
+    table.add_row("redis", config.cache_url())
+    table.add_row("facade admin token", f"{config.state_dir / 'admin-token'} (FACADE_ADMIN_TOKEN)")
+    console.print(table)
+    console.print(
+        "Log in as [bold]admin[/] / [bold]demo-pass-123[/] (local demo only). Ctrl-C stops."
+    )
+
+
+@app.command()
+def up(products: Products = 2000) -> None:
+    """Start PostgreSQL, Redis, the monolith and the facade; Ctrl-C stops them all."""
+    config = _config()
+    supervisor = Supervisor(console)
+    try:
+        apps = bring_up(supervisor, config, products=products, console=console)
+    except (StackError, EmbeddedServerError) as exc:
+        supervisor.stop_all()
+        console.print(f"[bold red]the stack did not come up:[/] {exc}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        supervisor.stop_all()
+        raise typer.Exit(130) from None
+    _print_urls(config, list(apps))
+    raise typer.Exit(supervisor.wait())
+
+
+@app.command("demo-check")
+def demo_check(products: Products = 500) -> None:
+    """Bring the stack up, probe every component through its public URLs, stop; exit 0 or 1."""
+    config = _config()
+    supervisor = Supervisor(console, quiet=True)
+    failures = 0
+    try:
+        bring_up(supervisor, config, products=products, console=console)
+        table = Table(title="demo check", header_style="bold")
+        table.add_column("probe")
+        table.add_column("url")
+        table.add_column("result")
+        with httpx.Client(timeout=10.0) as client:
+            for probe in probes(config):
+                try:
+                    response = client.get(probe.url)
+                    ok = response.status_code == probe.status and probe.expect in response.text
+                    result = f"{response.status_code}" + ("" if ok else " (unexpected)")
+                except httpx.HTTPError as exc:
+                    ok, result = False, type(exc).__name__
+                failures += not ok
+                table.add_row(
+                    probe.name, probe.url, f"[green]{result}[/]" if ok else f"[red]{result}[/]"
+                )
+        console.print(table)
+    except (StackError, EmbeddedServerError) as exc:
+        console.print(f"[bold red]the stack did not come up:[/] {exc}")
+        failures += 1
+    finally:
+        supervisor.stop_all()
+    if failures:
+        console.print(f"[bold red]demo check failed: {failures} problem(s)[/]")
+        raise typer.Exit(1)
+    console.print("[bold green]demo check passed[/]")
+
+
+@app.command()
+def reset(yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False) -> None:
+    """Delete the local state folder (embedded database and Redis data, tokens)."""
+    config = _config()
+    if not config.state_dir.exists():
+        console.print(f"nothing to delete at {config.state_dir}")
+        return
+    if not yes and not typer.confirm(f"Delete {config.state_dir}?"):
+        raise typer.Exit(1)
+    shutil.rmtree(config.state_dir)
+    console.print(f"deleted {config.state_dir}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

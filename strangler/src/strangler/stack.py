@@ -1,0 +1,198 @@
+"""The local stack: which processes run, in what order, and how each is judged ready."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import psycopg
+import redis
+from rich.console import Console
+
+from strangler.config import DATABASES, REPO_ROOT, StackConfig
+from strangler.embedded import EmbeddedPostgres, EmbeddedRedis
+from strangler.supervisor import Component, StackError, Supervisor
+
+MONOLITH_DIR = REPO_ROOT / "monolith"
+MANAGE = [sys.executable, str(MONOLITH_DIR / "manage.py")]
+
+
+def has_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One public URL the demo check asks; ``expect`` is a substring of the body."""
+
+    name: str
+    url: str
+    expect: str = ""
+    status: int = 200
+
+
+def _postgres_ready(url: str) -> bool:
+    with psycopg.connect(url, connect_timeout=1):
+        return True
+
+
+def _redis_ready(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        return bool(client.ping())
+    finally:
+        client.close()
+
+
+def infrastructure(config: StackConfig) -> list[Component]:
+    """Embedded PostgreSQL/Redis for whatever the environment did not provide."""
+    parts: list[Component] = []
+    if config.embedded_postgres:
+        pg = EmbeddedPostgres(config.state_dir / "postgres", config.pg_port, databases=DATABASES)
+        ids = pg.prepare()
+        parts.append(
+            Component(
+                name="postgres",
+                command=pg.command(),
+                run_as=ids,
+                ready_check=lambda: _postgres_ready(pg.url_for("postgres")),
+                ready_timeout=60,
+            )
+        )
+    if config.embedded_redis:
+        rd = EmbeddedRedis(config.state_dir / "redis", config.redis_port)
+        rd.prepare()
+        parts.append(
+            Component(
+                name="redis",
+                command=rd.command(),
+                ready_check=lambda: _redis_ready(rd.url),
+            )
+        )
+    return parts
+
+
+def ensure_databases(config: StackConfig) -> None:
+    """Create the per-component databases on the server that holds the shop's."""
+    admin_url = config.db_url("postgres")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+        for name in DATABASES:
+            if name not in existing:
+                conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def applications(config: StackConfig) -> list[Component]:
+    env = config.component_env()
+    parts = [
+        Component(
+            name="monolith",
+            command=[
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(MONOLITH_DIR / "gunicorn.conf.py"),
+                "shop.wsgi:application",
+            ],
+            cwd=MONOLITH_DIR,
+            env={**env, "PORT": str(config.monolith_port)},
+            ready_url=f"{config.monolith_url}/readyz",
+            public_urls={
+                "storefront (direct)": f"{config.monolith_url}/",
+            },
+        )
+    ]
+    if has_module("facade.app"):
+        parts.append(
+            Component(
+                name="facade",
+                command=[
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "facade.app:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(config.facade_port),
+                    "--no-access-log",
+                    "--loop",
+                    "uvloop",
+                    "--http",
+                    "httptools",
+                ],
+                env={
+                    **env,
+                    "FACADE_ROUTES_FILE": env.get("FACADE_ROUTES_FILE")
+                    or str(REPO_ROOT / "migrations-plan" / "step-1-facade" / "routes.yaml"),
+                    "FACADE_STATE_DIR": str(config.state_dir / "facade"),
+                },
+                ready_url=f"{config.facade_url}/readyz",
+                public_urls={
+                    "storefront": f"{config.facade_url}/",
+                    "API": f"{config.facade_url}/api/products/",
+                    "admin": f"{config.facade_url}/admin/",
+                    "facade metrics": f"{config.facade_url}/metrics",
+                },
+            )
+        )
+    return parts
+
+
+def run_manage(config: StackConfig, *args: str, console: Console) -> None:
+    env = config.component_env()
+    result = subprocess.run([*MANAGE, *args], cwd=MONOLITH_DIR, env=env, check=False)
+    if result.returncode != 0:
+        raise StackError(f"manage.py {' '.join(args)} failed with exit code {result.returncode}")
+
+
+def product_count(config: StackConfig) -> int:
+    with psycopg.connect(config.db_url("shop")) as conn:
+        row = conn.execute("SELECT count(*) FROM shop_product").fetchone()
+        return int(row[0]) if row else 0
+
+
+def prepare_data(config: StackConfig, *, products: int, console: Console) -> None:
+    """Migrate and, when the shop is empty, seed it."""
+    ensure_databases(config)
+    console.print("[bold]» migrating the shop database[/]")
+    run_manage(config, "migrate", "--noinput", "-v", "0", console=console)
+    if product_count(config) == 0:
+        console.print(f"[bold]» seeding the shop with {products} products[/]")
+        run_manage(config, "seed_shop", "--products", str(products), console=console)
+    else:
+        console.print("[dim]» the shop already has data; not seeding (use `strangler reset`)[/]")
+
+
+def bring_up(
+    supervisor: Supervisor, config: StackConfig, *, products: int, console: Console
+) -> list[Component]:
+    for part in infrastructure(config):
+        supervisor.start(part)
+    prepare_data(config, products=products, console=console)
+    apps = applications(config)
+    for part in apps:
+        supervisor.start(part)
+    return apps
+
+
+def probes(config: StackConfig) -> list[Probe]:
+    checks = [
+        Probe("monolith ready", f"{config.monolith_url}/readyz"),
+        Probe("monolith storefront", f"{config.monolith_url}/", "<html"),
+        Probe("monolith API", f"{config.monolith_url}/api/products/", '"results"'),
+    ]
+    if has_module("facade.app"):
+        base = config.facade_url
+        checks += [
+            Probe("facade ready", f"{base}/readyz"),
+            Probe("storefront via facade", f"{base}/", "<html"),
+            Probe("product list via facade", f"{base}/api/products/", '"results"'),
+            Probe("categories via facade", f"{base}/api/categories/", '"slug"'),
+            Probe("admin login via facade", f"{base}/admin/login/", "csrfmiddlewaretoken"),
+            Probe("facade metrics", f"{base}/metrics", "# TYPE"),
+        ]
+    return checks

@@ -1,0 +1,38 @@
+"""pytest plugin: make sure a real PostgreSQL and Redis exist before anything imports settings.
+
+``DATABASE_URL`` and ``REDIS_URL`` from the environment are used as given. When unset,
+throwaway embedded servers are started for the session and removed at its end, so
+``make test`` needs nothing installed by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from strangler.embedded import throwaway_servers
+
+_stack = contextlib.ExitStack()
+
+TEST_DATABASES = ("shop", "catalog", "orders")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # the controller already exported the URLs
+    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
+        return
+    root = Path(tempfile.mkdtemp(prefix="strangler-test-"))
+    pg, rd = _stack.enter_context(throwaway_servers(root, databases=TEST_DATABASES))
+    os.environ.setdefault("DATABASE_URL", pg.url)
+    os.environ.setdefault("REDIS_URL", rd.url)
+    os.environ["STRANGLER_TEST_EMBEDDED"] = "1"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _stack.close()
