@@ -21,8 +21,8 @@ def test_embedded_servers_when_urls_are_unset(tmp_path: Path) -> None:
     config = load_config({"STRANGLER_STATE_DIR": str(tmp_path)})
     assert config.embedded_postgres
     assert config.embedded_redis
-    assert config.db_url("catalog") == "postgresql://postgres@127.0.0.1:55432/catalog"
-    assert config.cache_url() == "redis://127.0.0.1:56379/0"
+    assert config.db_url("catalog") == "postgresql://postgres@127.0.0.1:15432/catalog"
+    assert config.cache_url() == "redis://127.0.0.1:16379/0"
     # a local admin token is generated once and kept private in the state folder
     token_file = tmp_path / "admin-token"
     assert token_file.read_text().strip() == config.admin_token

@@ -8,9 +8,14 @@ that server uses.
 
 from __future__ import annotations
 
+import contextlib
 import html
+import os
 import re
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -20,12 +25,63 @@ from django.contrib.auth.models import Permission, User
 from shop.catalog.services import category_create, product_create
 
 PASSWORD = "e2e-pass-123"
+STEP_1_ROUTES = Path(__file__).resolve().parents[3] / "migrations-plan/step-1-facade/routes.yaml"
 TOKEN_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
-@pytest.fixture
-def shop_url(live_server: Any) -> str:
-    return str(live_server.url)
+@pytest.fixture(params=["direct", "via-facade"])
+def shop_url(request: pytest.FixtureRequest, live_server: Any) -> Iterator[str]:
+    """The shop's base URL: the live server itself, then the same server behind the facade.
+
+    Every end-to-end test runs both ways; that is the proof that putting the strangler
+    facade in front changes nothing a user sees (step 1).
+    """
+    if request.param == "direct":
+        yield str(live_server.url)
+        return
+    with facade_in_front_of(str(live_server.url), request.getfixturevalue("tmp_path")) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def facade_in_front_of(monolith_url: str, tmp_path: Path) -> Iterator[str]:
+    """The step-1 routes file, pointed at ``monolith_url``, served by a real facade."""
+    import uvicorn
+    from facade.app import create_app
+    from facade.settings import FacadeSettings
+
+    routes = STEP_1_ROUTES.read_text()
+    routes_file = tmp_path / "routes.yaml"
+    routes_file.write_text(routes)
+    settings = FacadeSettings(
+        routes_file=routes_file, admin_token=None, redis_url=None, access_log=False
+    )
+    os.environ["MONOLITH_URL"] = monolith_url  # the routes file reads ${MONOLITH_URL}
+    try:
+        config = uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=0,
+            log_level="error",
+            server_header=False,
+            date_header=False,
+            proxy_headers=False,
+            lifespan="on",
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert time.monotonic() < deadline, "the facade did not start"
+            assert thread.is_alive(), "the facade exited while starting"
+            time.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+        server.should_exit = True
+        thread.join(timeout=15)
+    finally:
+        os.environ.pop("MONOLITH_URL", None)
 
 
 class Browser:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 from typing import Annotated
 
@@ -29,6 +31,15 @@ try:  # the facade brings its own route commands
     app.add_typer(routes_app, name="routes", help="Inspect, check and change facade routes.")
 except ImportError:  # pragma: no cover - the facade is part of the workspace
     pass
+
+
+@app.callback()
+def _main() -> None:
+    # The route commands talk to the local facade with the token the runner generated.
+    if not os.environ.get("FACADE_ADMIN_TOKEN"):
+        with contextlib.suppress(ConfigError, OSError):
+            os.environ["FACADE_ADMIN_TOKEN"] = load_config().admin_token
+
 
 Products = Annotated[int, typer.Option("--products", help="Products to seed into an empty shop.")]
 

@@ -12,7 +12,7 @@ import redis
 from rich.console import Console
 
 from strangler.config import DATABASES, REPO_ROOT, StackConfig
-from strangler.embedded import EmbeddedPostgres, EmbeddedRedis
+from strangler.embedded import EmbeddedPostgres, EmbeddedRedis, port_is_free
 from strangler.supervisor import Component, StackError, Supervisor
 
 MONOLITH_DIR = REPO_ROOT / "monolith"
@@ -49,6 +49,15 @@ def _redis_ready(url: str) -> bool:
 def infrastructure(config: StackConfig) -> list[Component]:
     """Embedded PostgreSQL/Redis for whatever the environment did not provide."""
     parts: list[Component] = []
+    for wanted, port, setting in (
+        (config.embedded_postgres, config.pg_port, "STRANGLER_PG_PORT"),
+        (config.embedded_redis, config.redis_port, "STRANGLER_REDIS_PORT"),
+    ):
+        if wanted and not port_is_free(port):
+            raise StackError(
+                f"port {port} on 127.0.0.1 is taken (another stack still running?); "
+                f"stop it or choose another port with {setting}"
+            )
     if config.embedded_postgres:
         pg = EmbeddedPostgres(config.state_dir / "postgres", config.pg_port, databases=DATABASES)
         ids = pg.prepare()
@@ -109,26 +118,14 @@ def applications(config: StackConfig) -> list[Component]:
         parts.append(
             Component(
                 name="facade",
-                command=[
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "facade.app:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(config.facade_port),
-                    "--no-access-log",
-                    "--loop",
-                    "uvloop",
-                    "--http",
-                    "httptools",
-                ],
+                command=[sys.executable, "-m", "facade"],
                 env={
                     **env,
                     "FACADE_ROUTES_FILE": env.get("FACADE_ROUTES_FILE")
                     or str(REPO_ROOT / "migrations-plan" / "step-1-facade" / "routes.yaml"),
-                    "FACADE_STATE_DIR": str(config.state_dir / "facade"),
+                    "FACADE_HOST": "127.0.0.1",
+                    "FACADE_PORT": str(config.facade_port),
+                    "FACADE_AUDIT_LOG_FILE": str(config.state_dir / "facade-audit.jsonl"),
                 },
                 ready_url=f"{config.facade_url}/readyz",
                 public_urls={

@@ -8,6 +8,7 @@ throwaway embedded servers are started for the session and removed at its end, s
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import tempfile
 from pathlib import Path
@@ -18,11 +19,20 @@ from strangler.embedded import throwaway_servers
 
 _stack = contextlib.ExitStack()
 
+# Each workspace member keeps its tests in <member>/tests without __init__.py. In
+# importlib mode pytest names them "<member>.tests.<module>" and, for a parent package
+# it has not seen imported yet, inserts an empty stand-in module that would hide the
+# real package of the same name. Importing the real packages first prevents that.
+WORKSPACE_PACKAGES = ("facade", "acl", "outbox", "catalog_service", "strangler")
+
 TEST_DATABASES = ("shop", "catalog", "orders")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    for name in WORKSPACE_PACKAGES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return  # the controller already exported the URLs
     if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):

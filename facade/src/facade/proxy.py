@@ -1,0 +1,480 @@
+"""The proxy: route, pick a side by mode, forward with resilience, stream back."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from facade._headers import (
+    IncomingHeaders,
+    header_dict,
+    request_id,
+    response_headers,
+    split_request_headers,
+    traceparent,
+)
+from facade.accesslog import AccessLog
+from facade.breaker import BreakerState
+from facade.canary import goes_to_candidate, sticky_key
+from facade.client import HttpClient, RequestBody, UpstreamResponse
+from facade.config import IDEMPOTENT_METHODS, SAFE_METHODS
+from facade.errors import (
+    BodyTooLarge,
+    ClientDisconnected,
+    ConnectFailed,
+    UpstreamDisconnected,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from facade.matching import CompiledRoute
+from facade.metrics import Metrics
+from facade.problem import send_problem
+from facade.settings import FacadeSettings
+from facade.shadow import ShadowExchange, ShadowJob, ShadowQueue
+from facade.state import RouteState, Snapshot
+from facade.types import RawHeaders, Receive, Scope, Send
+from facade.upstreams import Upstream
+
+
+class BreakerOpen(UpstreamError):
+    kind = "breaker_open"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("circuit breaker open")
+        self.retry_after = retry_after
+
+
+class BulkheadFull(UpstreamError):
+    kind = "bulkhead"
+
+
+class Upstream5xx(UpstreamError):
+    kind = "5xx"
+
+
+@dataclass(slots=True)
+class _Log:
+    route: str = "-"
+    mode: str = "-"
+    upstream: str = "-"
+    status: int = 0
+    fallback: str | None = None
+    error: str | None = None
+
+
+class Proxy:
+    def __init__(
+        self,
+        settings: FacadeSettings,
+        state: RouteState,
+        client: HttpClient,
+        metrics: Metrics,
+        shadow: ShadowQueue,
+        access_log: AccessLog | None,
+    ) -> None:
+        self.settings = settings
+        self.state = state
+        self.client = client
+        self.metrics = metrics
+        self.shadow = shadow
+        self.access_log = access_log
+        self._public_origin = (
+            settings.public_origin.rstrip("/").encode() if settings.public_origin else None
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        snap = self.state.snapshot  # this request finishes on this table, whatever swaps
+        log = _Log()
+        incoming = split_request_headers(scope["headers"])
+        rid = request_id(incoming.request_id)
+        self.metrics.in_flight_count += 1
+        try:
+            await self._handle(scope, receive, send, snap, incoming, rid, log)
+        finally:
+            self.metrics.in_flight_count -= 1
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(log.route, log.upstream, log.mode, log.status, elapsed)
+            if self.access_log is not None:
+                record: dict[str, Any] = {
+                    "ts": time.time(),
+                    "request_id": rid.decode("latin-1"),
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": log.route,
+                    "mode": log.mode,
+                    "upstream": log.upstream,
+                    "status": log.status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                }
+                if log.fallback:
+                    record["fallback"] = log.fallback
+                if log.error:
+                    record["error"] = log.error
+                self.access_log.write(record)
+
+    async def _handle(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        snap: Snapshot,
+        incoming: IncomingHeaders,
+        rid: bytes,
+        log: _Log,
+    ) -> None:
+        method: str = scope["method"]
+        rid_header = [(b"x-request-id", rid)]
+
+        async def refuse(status: int, detail: str, **extra: Any) -> None:
+            log.status = status
+            headers = rid_header
+            if "retry_after" in extra:
+                headers = [*rid_header, (b"retry-after", str(extra["retry_after"]).encode())]
+            await send_problem(send, status, detail, headers, request_id=rid.decode(), **extra)
+
+        if method == "CONNECT":
+            return await refuse(405, "CONNECT is not supported: this is not a forward proxy")
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        if not raw_path.startswith(b"/"):
+            return await refuse(400, "the request target must be an absolute path")
+        if incoming.bad_content_length or (
+            incoming.chunked and incoming.content_length is not None
+        ):
+            return await refuse(400, "invalid Content-Length / Transfer-Encoding")
+
+        lookup = _lookup(scope["headers"], incoming)
+        route, _ = snap.table.match(method, scope["path"], lookup)
+        cfg = route.config
+        log.route, log.mode = route.id, cfg.mode
+
+        limit = (
+            cfg.max_body_bytes if cfg.max_body_bytes is not None else self.settings.max_body_bytes
+        )
+        if incoming.content_length is not None and incoming.content_length > limit:
+            return await refuse(413, f"request body larger than {limit} bytes", limit=limit)
+
+        query: bytes = scope.get("query_string", b"")
+        target = raw_path + b"?" + query if query else raw_path
+
+        # Who answers, who may step in, who gets a copy.
+        fallback = snap.upstreams[route.fallback]
+        candidate = snap.upstreams[cfg.upstream]
+        primary, backup, mirror = fallback, None, None
+        if cfg.mode == "extracted":
+            primary = candidate
+        elif cfg.mode == "canary":
+            client = scope.get("client")
+            key = sticky_key(cfg.sticky, lookup, client[0] if client else None)
+            if goes_to_candidate(route.id, cfg.percent or 0.0, key, random.random()):
+                primary = candidate
+        elif cfg.mode == "shadow" and (method in SAFE_METHODS or cfg.shadow_unsafe):
+            mirror = candidate
+        elif cfg.mode == "shadow":
+            self.shadow.count(route.id, "skipped")
+        if primary is not fallback and method in SAFE_METHODS:
+            backup = fallback
+
+        base = self._forward_headers(scope, incoming, rid)
+        has_body = incoming.chunked or bool(incoming.content_length)
+        try:
+            if has_body and (backup is not None or mirror is not None):
+                data = await _read_body(receive, limit)
+                body = RequestBody(data=data, length=len(data))
+            elif has_body:
+                body = RequestBody(
+                    data=None, stream=_body_stream(receive, limit), length=incoming.content_length
+                )
+            else:
+                body = RequestBody(data=b"", length=incoming.content_length)
+            if body.length is not None and (has_body or incoming.content_length is not None):
+                base.append((b"content-length", str(body.length).encode()))
+
+            timeout = cfg.timeout
+            resp: UpstreamResponse | None = None
+            answered_by = primary
+            try:
+                resp = await self._exchange(
+                    primary, method, target, base, body, incoming, timeout, backup is not None
+                )
+            except UpstreamError as exc:
+                if backup is None:
+                    raise
+                log.fallback = exc.kind
+                self.metrics.fallbacks.labels(route.id, primary.name, backup.name, exc.kind).inc()
+                answered_by = backup
+                # The route's timeout is for its candidate; the fallback keeps its own.
+                resp = await self._exchange(
+                    backup, method, target, base, body, incoming, None, False
+                )
+        except BodyTooLarge:
+            return await refuse(413, f"request body larger than {limit} bytes", limit=limit)
+        except ClientDisconnected:
+            log.status = 499
+            return None
+        except UpstreamError as exc:
+            log.upstream = exc_upstream(exc) or log.upstream
+            log.error = f"{exc.kind}: {exc}"
+            return await self._fail(refuse, exc)
+
+        log.upstream = answered_by.name
+        log.status = resp.status
+        await self._respond(
+            scope,
+            send,
+            snap,
+            resp,
+            answered_by,
+            rid,
+            incoming,
+            log,
+            route,
+            method,
+            target,
+            base,
+            body,
+            mirror,
+        )
+        return None
+
+    async def _fail(self, refuse: Callable[..., Awaitable[None]], exc: UpstreamError) -> None:
+        if isinstance(exc, UpstreamTimeout):
+            return await refuse(504, f"upstream timed out ({exc})")
+        if isinstance(exc, BreakerOpen):
+            retry = max(1, round(exc.retry_after))
+            return await refuse(503, f"{exc}; retry later", retry_after=retry)
+        if isinstance(exc, BulkheadFull):
+            return await refuse(503, str(exc), retry_after=1)
+        if isinstance(exc, Upstream5xx):
+            return await refuse(502, str(exc))
+        return await refuse(502, f"upstream unreachable ({exc})")
+
+    def _forward_headers(self, scope: Scope, incoming: IncomingHeaders, rid: bytes) -> RawHeaders:
+        out = list(incoming.forward)
+        client = scope.get("client")
+        client_ip = client[0].encode() if client else b""
+        scheme = scope.get("scheme", "http").encode()
+        host = incoming.host
+        if self.settings.trust_forwarded_headers:
+            xff = (
+                incoming.forwarded_for + b", " + client_ip if incoming.forwarded_for else client_ip
+            )
+            proto = incoming.forwarded_proto or scheme
+            fhost = incoming.forwarded_host or host
+        else:
+            xff, proto, fhost = client_ip, scheme, host
+        if xff:
+            out.append((b"x-forwarded-for", xff))
+        out.append((b"x-forwarded-proto", proto))
+        if fhost:
+            out.append((b"x-forwarded-host", fhost))
+        out.append((b"x-request-id", rid))
+        out.append((b"traceparent", traceparent(incoming.traceparent)))
+        return out
+
+    async def _exchange(
+        self,
+        upstream: Upstream,
+        method: str,
+        target: bytes,
+        base: RawHeaders,
+        body: RequestBody,
+        incoming: IncomingHeaders,
+        timeout: float | None,
+        fail_on_5xx: bool,
+    ) -> UpstreamResponse:
+        """One upstream call behind breaker and bulkhead, connect retries across instances.
+
+        On success the bulkhead slot stays taken: ``_respond`` frees it after the body.
+        """
+        breaker = upstream.breaker
+        if not breaker.allow():
+            self.metrics.upstream_errors.labels(upstream.name, "breaker_open").inc()
+            raise _tag(BreakerOpen(breaker.retry_after()), upstream)
+        if not upstream.bulkhead.try_enter():
+            breaker.release()
+            self.metrics.upstream_errors.labels(upstream.name, "bulkhead").inc()
+            raise _tag(BulkheadFull(f"{upstream.name} is at its concurrency limit"), upstream)
+        cfg = upstream.config
+        read_timeout = timeout or cfg.read_timeout
+        tried: list[Any] = []
+        try:
+            attempt = 0
+            while True:
+                instance = upstream.pick(tried if len(tried) < len(upstream.instances) else ())
+                if instance is None:
+                    raise ConnectFailed(f"no instance of {upstream.name} left to try")
+                if cfg.preserve_host and incoming.host:
+                    headers = [(b"host", incoming.host), *base]
+                else:
+                    headers = [(b"host", instance.origin.netloc.encode()), *base]
+                try:
+                    resp = await self.client.request(
+                        instance.origin,
+                        method,
+                        target,
+                        headers,
+                        body,
+                        connect_timeout=cfg.connect_timeout,
+                        read_timeout=read_timeout,
+                        keepalive_expiry=cfg.keepalive_expiry,
+                    )
+                except ConnectFailed:
+                    upstream.connect_failed(instance)
+                    tried.append(instance)
+                    if (
+                        attempt >= cfg.retries
+                        or method not in IDEMPOTENT_METHODS
+                        or not body.replayable
+                    ):
+                        raise
+                    self.metrics.retries.labels(upstream.name).inc()
+                    await asyncio.sleep(cfg.retry_backoff * (2**attempt))
+                    attempt += 1
+                    continue
+                upstream.connect_ok(instance)
+                break
+        except UpstreamError as exc:
+            self._leave(upstream)
+            breaker.record_failure()
+            self.metrics.upstream_errors.labels(upstream.name, exc.kind).inc()
+            raise _tag(exc, upstream) from None
+        except BaseException:
+            self._leave(upstream)
+            breaker.release()
+            raise
+        if resp.status >= 500:
+            if cfg.breaker.trip_on_5xx:
+                breaker.record_failure()
+            else:
+                breaker.record_success()
+            self.metrics.upstream_errors.labels(upstream.name, "5xx").inc()
+            if fail_on_5xx:
+                resp.release()
+                self._leave(upstream)
+                raise _tag(Upstream5xx(f"{upstream.name} answered {resp.status}"), upstream)
+        else:
+            breaker.record_success()
+        return resp
+
+    @staticmethod
+    def _leave(upstream: Upstream) -> None:
+        upstream.bulkhead.leave()
+
+    async def _respond(
+        self,
+        scope: Scope,
+        send: Send,
+        snap: Snapshot,
+        resp: UpstreamResponse,
+        upstream: Upstream,
+        rid: bytes,
+        incoming: IncomingHeaders,
+        log: _Log,
+        route: CompiledRoute,
+        method: str,
+        target: bytes,
+        base: RawHeaders,
+        body: RequestBody,
+        mirror: Upstream | None,
+    ) -> None:
+        if self._public_origin is not None:
+            origin = self._public_origin
+        else:
+            origin = scope.get("scheme", "http").encode() + b"://" + (incoming.host or b"localhost")
+        headers = response_headers(resp.headers, rid, snap.upstream_origins, origin)
+        tee: list[bytes] | None = [] if mirror is not None else None
+        tee_size = 0
+        finished = False
+        try:
+            whole = resp.complete_body()
+            await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+            if whole is not None:
+                await send({"type": "http.response.body", "body": whole})
+                if tee is not None:
+                    tee.append(whole)
+                    tee_size = len(whole)
+            else:
+                while chunk := await resp.read_chunk():
+                    if tee is not None:
+                        tee_size += len(chunk)
+                        if tee_size <= self.shadow.max_body:
+                            tee.append(chunk)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+            finished = True
+        except UpstreamError as exc:
+            # Headers are gone already: all we can do is cut the connection.
+            log.error = f"{exc.kind} after response start: {exc}"
+        except OSError as exc:  # the client went away
+            log.error = f"client disconnected: {exc}"
+        finally:
+            resp.release()
+            self._leave(upstream)
+        if finished and mirror is not None and tee is not None:
+            exchange = ShadowExchange(
+                route_id=route.id,
+                method=method,
+                target=target.decode("latin-1"),
+                request_headers=[(b"host", incoming.host or mirror.name.encode()), *base],
+                request_body=body.data or b"",
+                primary_upstream=upstream.name,
+                primary_status=resp.status,
+                primary_headers=list(resp.headers),
+                primary_body=b"".join(tee) if tee_size <= self.shadow.max_body else None,
+                candidate_upstream=mirror.name,
+            )
+            self.shadow.offer(ShadowJob(exchange, mirror, target))
+
+
+def _tag(exc: UpstreamError, upstream: Upstream) -> UpstreamError:
+    exc.upstream = upstream.name  # type: ignore[attr-defined]
+    return exc
+
+
+def exc_upstream(exc: UpstreamError) -> str | None:
+    return getattr(exc, "upstream", None)
+
+
+def _lookup(raw: RawHeaders, incoming: IncomingHeaders) -> Any:
+    cache: dict[str, str] | None = None
+
+    def header(name: str) -> str | None:
+        nonlocal cache
+        if cache is None:
+            cache = header_dict(raw)
+        return cache.get(name)
+
+    return header
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in _body_stream(receive, limit):
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts)
+
+
+async def _body_stream(receive: Receive, limit: int) -> Any:
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge()
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+__all__ = ["BreakerState", "Proxy", "UpstreamDisconnected"]

@@ -1,0 +1,42 @@
+"""Process settings, read from the environment (prefix ``FACADE_``, plus ``REDIS_URL``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FacadeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACADE_", extra="ignore")
+
+    routes_file: Path | None = None
+    """YAML routes file; without it a built-in table sends everything to ``MONOLITH_URL``."""
+    admin_token: SecretStr | None = None
+    """Bearer token of the admin API; unset means the admin API answers 503 to everyone."""
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("FACADE_REDIS_URL", "REDIS_URL")
+    )
+    redis_prefix: str = "strangler:facade"
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    public_origin: str | None = None
+    """``https://shop.example.com``: used for Location rewriting instead of the Host header."""
+    trust_forwarded_headers: bool = False
+    """Append to incoming X-Forwarded-* (another proxy in front) instead of overwriting them."""
+    reload_interval: float = Field(default=1.0, gt=0)
+    sync_interval: float = Field(default=0.5, gt=0)
+    health_interval: float = Field(default=5.0, gt=0)
+    dns_refresh_interval: float = Field(default=30.0, gt=0)
+    audit_log_file: Path | None = None
+    audit_memory_entries: int = Field(default=1000, ge=1)
+    access_log: bool = True
+    http_client: Literal["native", "aiohttp"] = "native"
+    """Hot-path HTTP client; ``native`` (asyncio + httptools) won the benchmark."""
+    shadow_queue_size: int = Field(default=1000, ge=1)
+    shadow_workers: int = Field(default=4, ge=1)
+    shadow_max_body_bytes: int = Field(default=1024 * 1024, ge=0)
+    shadow_timeout: float = Field(default=5.0, gt=0)
+    max_idle_connections: int = Field(default=256, ge=0)
+    """Idle keep-alive connections kept per upstream instance."""
