@@ -1,0 +1,1 @@
+"""The catalog's side of the anti-corruption layer."""

@@ -1,0 +1,107 @@
+"""``catalog-service`` / ``python -m catalog_service``: migrate, serve, backfill, openapi."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from acl.catalog.quirks import AttrsPolicy
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+app = typer.Typer(help="The extracted catalog service.", no_args_is_help=True)
+console = Console()
+OPENAPI_PATH = Path(__file__).resolve().parents[3] / "openapi.json"
+
+
+@app.command()
+def migrate(
+    database_url: Annotated[str | None, typer.Option(help="default: CATALOG_DATABASE_URL")] = None,
+) -> None:
+    """Apply the Alembic migrations to the service database."""
+    from catalog_service.adapters.migrate import upgrade
+    from catalog_service.settings import get_settings
+
+    upgrade(database_url or get_settings().database_url)
+    console.print("[green]catalog database is at head[/green]")
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8001, workers: int = 1) -> None:
+    """Run the HTTP API with uvicorn."""
+    import uvicorn
+
+    uvicorn.run("catalog_service.bootstrap:asgi", factory=True, host=host, port=port,
+                workers=workers, access_log=False)  # fmt: skip
+
+
+@app.command()
+def backfill(
+    source_url: Annotated[str, typer.Option(help="the monolith's DATABASE_URL (read only)")],
+    database_url: Annotated[str | None, typer.Option(help="default: CATALOG_DATABASE_URL")] = None,
+    batch_size: int = 2000,
+    source_position: Annotated[
+        str | None, typer.Option(help="outbox position recorded before the snapshot")
+    ] = None,
+    version_sql: Annotated[
+        str, typer.Option(help="SQL expression over legacy row p giving its version")
+    ] = "0",
+    restart: Annotated[bool, typer.Option(help="ignore an unfinished checkpoint")] = False,
+    attrs_policy: AttrsPolicy = AttrsPolicy.LEGACY,
+) -> None:
+    """Copy the monolith's catalog through the ACL; resumable and idempotent."""
+    from catalog_service.bootstrap import engine_for
+    from catalog_service.service_layer.backfill import LegacySource, run_backfill
+    from catalog_service.settings import get_settings
+
+    engine = engine_for(database_url or get_settings().database_url)
+    source = LegacySource(source_url, version_sql=version_sql)
+    try:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("products", total=None)
+            report = run_backfill(
+                engine, source, batch_size=batch_size, source_position=source_position,
+                restart=restart, attrs_policy=attrs_policy,
+                on_total=lambda n: progress.update(task, total=n),
+                on_progress=lambda n, _w: progress.advance(task, n),
+            )  # fmt: skip
+    finally:
+        source.close()
+        engine.dispose()
+    if report.resumed_from:
+        console.print(f"resumed after legacy id {report.resumed_from}")
+    console.print(
+        f"categories: {report.categories}, products: {report.products}, "
+        f"untranslatable: {report.failed} (see dead_letters)"
+    )
+    console.print(f"backfill rows/s: {report.rows_per_second:.0f} ({report.seconds:.2f}s)")
+
+
+def openapi_document() -> str:
+    from catalog_service.bootstrap import http_app
+    from catalog_service.settings import Settings
+
+    schema = http_app(Settings()).openapi()
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@app.command()
+def openapi(check: Annotated[bool, typer.Option(help="fail if the file is stale")] = False) -> None:
+    """Write extracted/catalog/openapi.json from the code (or --check for drift)."""
+    document = openapi_document()
+    if check:
+        if not OPENAPI_PATH.exists() or OPENAPI_PATH.read_text() != document:
+            console.print("[red]openapi.json is stale: run `catalog-service openapi`[/red]")
+            raise typer.Exit(1)
+        console.print("openapi.json is up to date")
+        return
+    OPENAPI_PATH.write_text(document)
+    console.print(f"wrote {OPENAPI_PATH}")

@@ -1,0 +1,95 @@
+"""The FastAPI application: legacy-compatible routes, /v2, health and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg_pool import AsyncConnectionPool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import RedirectResponse, Response
+
+from catalog_service.adapters.read_model import CatalogReads
+from catalog_service.entrypoints.http import legacy_api, problems, v2_api
+from catalog_service.entrypoints.http.metrics import Metrics, MetricsMiddleware
+from catalog_service.entrypoints.http.rendering import render_json
+from catalog_service.settings import Settings
+
+LEGACY_PREFIXES = ("/api/products", "/api/categories")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    pool = AsyncConnectionPool(
+        settings.psycopg_url,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        open=False,
+        kwargs={"prepare_threshold": 0},  # prepared server-side after the first execution
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await pool.open(wait=False)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="catalog-service",
+        version="1.0.0",
+        description="The extracted catalog: monolith-compatible /api routes and its own /v2.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    metrics = Metrics()
+    app.state.reads = CatalogReads(pool)
+    app.state.pool = pool
+    app.state.metrics = metrics
+    app.state.problem_type_base = settings.problem_type_base
+    app.state.behind_facade = settings.behind_facade
+    app.state.render_json = render_json
+    app.add_exception_handler(problems.Problem, problems.on_problem)
+    app.add_exception_handler(RequestValidationError, problems.on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, problems.on_http_error)
+    app.add_exception_handler(Exception, problems.on_unexpected)
+    app.include_router(legacy_api.router)
+    app.include_router(v2_api.router)
+
+    @app.get("/healthz", tags=["ops"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], summary="The database answers")
+    async def readyz(request: Request) -> Response:
+        try:
+            await app.state.reads.ping()
+        except Exception as exc:  # any failure means not ready
+            problem = problems.Problem(
+                503, "not-ready", f"database unavailable: {exc.__class__.__name__}"
+            )
+            return problems.problem_response(request, problem)
+        return Response(b'{"status":"ready"}', media_type="application/json")
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=True)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.middleware("http")  # only for the slash redirect; cheap and rare
+    async def append_slash(request: Request, call_next):  # type: ignore[no-untyped-def]
+        path = request.url.path
+        if (
+            request.method in ("GET", "HEAD")
+            and path.startswith(LEGACY_PREFIXES)
+            and not path.endswith("/")
+        ):
+            query = request.scope.get("query_string", b"").decode("latin-1")
+            return RedirectResponse(path + "/" + (f"?{query}" if query else ""), status_code=301)
+        return await call_next(request)
+
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,66 @@
+"""Configuration from the environment (``CATALOG_*``), validated once at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+from urllib.parse import urlsplit
+
+from acl.catalog.quirks import AttrsPolicy
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"change-me", "changeme", "password", "postgres", "secret"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CATALOG_", extra="ignore")
+
+    env: str = "local"  # anything but "local" is treated as production
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/catalog"
+    pool_min_size: int = 2
+    pool_max_size: int = 20
+    problem_type_base: str = "https://shop.example.com/problems/"
+    attrs_policy: AttrsPolicy = AttrsPolicy.LEGACY
+    # Like the monolith's BEHIND_FACADE: trust X-Forwarded-Host/-Proto for absolute links.
+    behind_facade: bool = True
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_outside_local(self) -> Settings:
+        password = urlsplit(self.database_url).password
+        if self.env != "local" and password is not None and password in PLACEHOLDER_SECRETS:
+            raise ValueError(
+                f"CATALOG_DATABASE_URL has a placeholder password; CATALOG_ENV={self.env!r} "
+                "is not local"
+            )
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return sqlalchemy_url(self.database_url)
+
+    @property
+    def psycopg_url(self) -> str:
+        return psycopg_url(self.database_url)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Any PostgreSQL URL -> the ``postgresql+psycopg://`` (psycopg 3) driver URL."""
+    scheme, sep, rest = url.partition("://")
+    if scheme not in {"postgres", "postgresql", "postgresql+psycopg"}:
+        raise ValueError(f"not a PostgreSQL URL: {url!r}")
+    return f"postgresql+psycopg{sep}{rest}"
+
+
+def psycopg_url(url: str) -> str:
+    """Any PostgreSQL URL -> the libpq form psycopg wants."""
+    scheme, sep, rest = url.partition("://")
+    if scheme not in {"postgres", "postgresql", "postgresql+psycopg"}:
+        raise ValueError(f"not a PostgreSQL URL: {url!r}")
+    return f"postgresql{sep}{rest}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

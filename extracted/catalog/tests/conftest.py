@@ -1,0 +1,102 @@
+"""Real PostgreSQL for the catalog tests: a throwaway service database (migrated) and a
+throwaway legacy database with the monolith's catalog tables, on the server the root
+pytest plugin exported as DATABASE_URL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from catalog_service.adapters.migrate import upgrade
+from catalog_service.bootstrap import engine_for
+from sqlalchemy import Engine, text
+
+LEGACY_DDL = """
+CREATE TABLE shop_category (
+    id serial PRIMARY KEY,
+    name varchar(100) NOT NULL,
+    slug varchar(100) NOT NULL UNIQUE,
+    parent_id integer NULL REFERENCES shop_category (id),
+    sort_order integer NOT NULL DEFAULT 0
+);
+CREATE TABLE shop_product (
+    id serial PRIMARY KEY,
+    sku varchar(32) NOT NULL UNIQUE,
+    nm varchar(200) NOT NULL,
+    descr text NOT NULL DEFAULT '',
+    cat_id integer NULL REFERENCES shop_category (id) ON DELETE SET NULL,
+    prc numeric(10, 2) NOT NULL,
+    cur char(3) NOT NULL DEFAULT 'EUR',
+    st char(1) NOT NULL DEFAULT 'A',
+    qty integer NOT NULL DEFAULT 0,
+    attrs text NOT NULL DEFAULT '',
+    wt integer NULL,
+    created timestamp NOT NULL,
+    updated timestamp NOT NULL
+);
+"""
+
+
+def _url_for(database: str) -> str:
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@pytest.fixture(scope="session")
+def scratch_databases() -> Iterator[list[str]]:
+    created: list[str] = []
+    yield created
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _create(prefix: str, scratch: list[str]) -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    scratch.append(name)
+    return _url_for(name)
+
+
+@pytest.fixture(scope="session")
+def catalog_url(scratch_databases: list[str]) -> str:
+    url = _create("catalog_test", scratch_databases)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def legacy_url(scratch_databases: list[str]) -> str:
+    url = _create("legacy_test", scratch_databases)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(LEGACY_DDL)
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(catalog_url: str) -> Iterator[Engine]:
+    engine = engine_for(catalog_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def clean(engine: Engine) -> Engine:
+    with engine.begin() as conn:
+        conn.execute(text(
+            "TRUNCATE products, categories, inbox, dead_letters, parked_aggregates,"
+            " backfill_checkpoints"
+        ))  # fmt: skip
+    return engine
+
+
+@pytest.fixture
+def legacy(legacy_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(legacy_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE shop_product, shop_category RESTART IDENTITY CASCADE")
+        yield conn
