@@ -63,6 +63,10 @@ format: setup ## Apply ruff's fixes and formatting
 bench-monolith: setup ## Benchmark the monolith's product list/detail under gunicorn (baseline)
 	$(RUN) python bench/monolith_bench.py $(ARGS)
 
+.PHONY: bench-catalog
+bench-catalog: setup ## Benchmark the catalog service against the monolith (same data, same run)
+	$(RUN) python bench/catalog_bench.py $(ARGS)
+
 .PHONY: bench-facade
 bench-facade: setup ## Benchmark the facade against nginx and a direct upstream
 	$(RUN) python bench/facade_bench.py $(ARGS)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "strangler" / "src"))
@@ -128,15 +129,25 @@ def paths_script(paths: list[str]) -> str:
 
 
 @contextlib.contextmanager
-def bench_postgres() -> Iterator[str]:
-    """A PostgreSQL URL for a fresh ``shop`` database: embedded unless DATABASE_URL is set."""
+def bench_postgres(*names: str) -> Iterator[dict[str, str]]:
+    """Fresh databases ``bench_<name>`` for each name; returns name -> URL.
+
+    On the server DATABASE_URL points at when it is set (never touching its own
+    databases), else on a throwaway embedded PostgreSQL.
+    """
+    names = names or ("shop",)
     given = os.environ.get("DATABASE_URL")
     if given:
-        yield given
+        server = given.rpartition("/")[0]
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "bench_{name}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "bench_{name}"')
+        yield {name: f"{server}/bench_{name}" for name in names}
         return
     root = Path(tempfile.mkdtemp(prefix="strangler-bench-"))
-    with throwaway_servers(root, databases=("shop", "catalog")) as (pg, _redis):
-        yield pg.url
+    with throwaway_servers(root, databases=tuple(f"bench_{n}" for n in names)) as (pg, _redis):
+        yield {name: pg.url_for(f"bench_{name}") for name in names}
 
 
 @contextlib.contextmanager

@@ -41,7 +41,8 @@ def main() -> None:
     args = parser.parse_args()
 
     ensure_debian_tools("wrk")
-    with bench_postgres() as db_url:
+    with bench_postgres("shop") as urls:
+        db_url = urls["shop"]
         env = {**os.environ, "DATABASE_URL": db_url, "SHOP_ENV": "local", "DEBUG": "0"}
         manage = [sys.executable, str(MONOLITH / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)

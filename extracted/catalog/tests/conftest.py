@@ -35,8 +35,8 @@ CREATE TABLE shop_product (
     qty integer NOT NULL DEFAULT 0,
     attrs text NOT NULL DEFAULT '',
     wt integer NULL,
-    created timestamp NOT NULL,
-    updated timestamp NOT NULL
+    created timestamp with time zone NOT NULL,
+    updated timestamp with time zone NOT NULL
 );
 """
 
@@ -98,5 +98,7 @@ def clean(engine: Engine) -> Engine:
 @pytest.fixture
 def legacy(legacy_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(legacy_url, autocommit=True) as conn:
+        # like Django with USE_TZ=False: naive values are Europe/Berlin wall-clock times
+        conn.execute("SET TIME ZONE 'Europe/Berlin'")
         conn.execute("TRUNCATE shop_product, shop_category RESTART IDENTITY CASCADE")
         yield conn

@@ -16,7 +16,8 @@ Every function raises :class:`acl.errors.FieldProblem` instead of guessing. The 
   without ``=``, with an empty key, or a repeated key is malformed: refused under
   ``AttrsPolicy.STRICT`` (default); ``AttrsPolicy.LEGACY`` reads it as the monolith does
   (drops it / last one wins) and logs a warning.
-* **Datetimes**: naive Europe/Berlin wall-clock times (``USE_TZ=False``). An ambiguous
+* **Datetimes**: the columns are ``timestamptz`` (exact instants, read as such), but the
+  ORM and the legacy JSON show naive Europe/Berlin wall-clock times (``USE_TZ=False``). An ambiguous
   time (the repeated hour when DST ends) is read as the *first* occurrence (CEST, fold=0),
   which round-trips to the same wall-clock value; the legacy data cannot tell which was
   meant. A nonexistent time (the skipped hour when DST starts) cannot have been written
@@ -187,11 +188,17 @@ def required_text(raw: object, field: str) -> str:
 
 
 def local_to_utc(raw: object, field: str) -> datetime:
-    """Legacy naive Europe/Berlin wall-clock time -> aware UTC (see the module docstring)."""
+    """Legacy datetime -> aware UTC (see the module docstring).
+
+    Read straight from the table it is an exact instant: Django's PostgreSQL columns are
+    ``timestamptz`` even with ``USE_TZ=False`` (the connection's time zone is set to
+    Europe/Berlin so naive values are stored as the right instant). Through the ORM or
+    the legacy JSON it is a naive Europe/Berlin wall-clock time.
+    """
     if not isinstance(raw, datetime):
         raise FieldProblem(field, "expected a datetime", raw)
     if raw.tzinfo is not None:
-        raise FieldProblem(field, "expected a naive local datetime (USE_TZ=False)", raw)
+        return raw.astimezone(UTC)
     wall = raw.replace(fold=0)
     utc = wall.replace(tzinfo=LEGACY_TZ).astimezone(UTC)
     if utc.astimezone(LEGACY_TZ).replace(tzinfo=None) != wall:
