@@ -1,0 +1,584 @@
+"""The consumer side: exactly-once effects over at-least-once delivery, and parking.
+
+Building blocks, each a statement in the consumer's own transaction (any DB-API cursor):
+
+- ``lock_aggregate``: a transaction-scoped advisory lock per (consumer, aggregate), so two
+  workers never interleave one aggregate's events, parking included;
+- ``claim``: record the event id in the inbox; False means it was already applied (a
+  duplicate from a redelivery or a relay crash) and the caller does nothing;
+- ``applied_version`` / ``advance_version``: the per-aggregate version check, for
+  consumers whose own rows carry no version;
+- ``is_parked`` / ``park``: poison isolation per aggregate.
+
+``Consumer`` puts them together in the right order and ``make_consumer_task`` wraps a
+``Consumer`` in a Celery task with the settings that stop message loss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+import orjson
+from celery import Celery, Task
+
+from outbox.envelope import Envelope, validate
+from outbox.schema import Tables
+from outbox.writer import Cursor
+
+log = logging.getLogger("outbox.inbox")
+
+Handler = Callable[[Any, Envelope], None]
+Ordering = Literal["latest", "strict"]
+
+
+class Connection(Protocol):
+    """The part of a DB-API connection ``Consumer`` uses (not in autocommit mode)."""
+
+    def cursor(self) -> Any: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _key(consumer: str, aggregate_type: str, aggregate_id: str) -> int:
+    raw = f"{consumer}\x1f{aggregate_type}\x1f{aggregate_id}".encode()
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big", signed=True)
+
+
+def lock_aggregate(cursor: Cursor, consumer: str, aggregate_type: str, aggregate_id: str) -> None:
+    """Serialise this consumer's work on one aggregate until the transaction ends."""
+    cursor.execute(
+        "SELECT pg_advisory_xact_lock(%s)", (_key(consumer, aggregate_type, aggregate_id),)
+    )
+    cursor.fetchone()
+
+
+def claim(
+    cursor: Cursor,
+    consumer: str,
+    event_id: str,
+    *,
+    envelope: Envelope | None = None,
+    table_prefix: str = "",
+) -> bool:
+    """Record ``event_id`` as applied by ``consumer``; False if it already was (a duplicate).
+
+    Commit it in the same transaction as the event's effects: then either both happen or
+    neither, and a redelivered event is a no-op.
+    """
+    t = Tables(table_prefix)
+    env: dict[str, Any] = dict(envelope or {})
+    cursor.execute(
+        f"""INSERT INTO {t.inbox}
+                (consumer, event_id, aggregate_type, aggregate_id, version, created_at)
+            VALUES (%s, %s::uuid, %s, %s, %s, %s::timestamptz)
+            ON CONFLICT (consumer, event_id) DO NOTHING RETURNING 1""",
+        (
+            consumer,
+            str(event_id),
+            env.get("aggregate_type"),
+            env.get("aggregate_id"),
+            env.get("version"),
+            env.get("created_at"),
+        ),
+    )
+    return cursor.fetchone() is not None
+
+
+def applied_version(
+    cursor: Cursor, consumer: str, aggregate_type: str, aggregate_id: str, *, table_prefix: str = ""
+) -> int:
+    """The last version of the aggregate this consumer applied (0: none yet)."""
+    t = Tables(table_prefix)
+    cursor.execute(
+        f"""SELECT version FROM {t.applied_version}
+            WHERE consumer = %s AND aggregate_type = %s AND aggregate_id = %s""",
+        (consumer, aggregate_type, aggregate_id),
+    )
+    row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def advance_version(
+    cursor: Cursor,
+    consumer: str,
+    aggregate_type: str,
+    aggregate_id: str,
+    version: int,
+    *,
+    table_prefix: str = "",
+) -> bool:
+    """Store ``version`` as applied if it is newer; False if a newer one was already stored.
+
+    Also what a backfill calls to seed the version it copied, so that older events still
+    in flight are skipped afterwards.
+    """
+    t = Tables(table_prefix)
+    cursor.execute(
+        f"""INSERT INTO {t.applied_version} AS a (consumer, aggregate_type, aggregate_id, version)
+            VALUES (%s, %s, %s, %s)
+            ON CONFLICT (consumer, aggregate_type, aggregate_id) DO UPDATE
+                SET version = excluded.version, updated_at = clock_timestamp()
+                WHERE a.version < excluded.version
+            RETURNING 1""",
+        (consumer, aggregate_type, aggregate_id, version),
+    )
+    return cursor.fetchone() is not None
+
+
+def is_parked(
+    cursor: Cursor, consumer: str, aggregate_type: str, aggregate_id: str, *, table_prefix: str = ""
+) -> bool:
+    """Whether the aggregate has parked events for this consumer (later ones must wait)."""
+    t = Tables(table_prefix)
+    cursor.execute(
+        f"""SELECT EXISTS (SELECT 1 FROM {t.parked}
+            WHERE consumer = %s AND aggregate_type = %s AND aggregate_id = %s)""",
+        (consumer, aggregate_type, aggregate_id),
+    )
+    row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def park(
+    cursor: Cursor,
+    consumer: str,
+    envelope: Envelope,
+    error: str,
+    *,
+    attempts: int = 0,
+    table_prefix: str = "",
+) -> bool:
+    """Park one event (the poison one, or one waiting behind it); False if already parked."""
+    t = Tables(table_prefix)
+    cursor.execute(
+        f"""INSERT INTO {t.parked} (consumer, event_id, aggregate_type, aggregate_id, version,
+                                    event_type, envelope, error, attempts)
+            VALUES (%s, %s::uuid, %s, %s, %s, %s, %s::jsonb, %s, %s)
+            ON CONFLICT (consumer, event_id) DO NOTHING RETURNING 1""",
+        (
+            consumer,
+            envelope["event_id"],
+            envelope["aggregate_type"],
+            envelope["aggregate_id"],
+            envelope["version"],
+            envelope["event_type"],
+            orjson.dumps(envelope).decode(),
+            error[:4000],
+            attempts,
+        ),
+    )
+    return cursor.fetchone() is not None
+
+
+@dataclass(frozen=True)
+class ParkedAggregate:
+    consumer: str
+    aggregate_type: str
+    aggregate_id: str
+    events: int
+    first_version: int
+    first_event_id: str
+    error: str
+    attempts: int
+    parked_at: Any
+
+
+def parked_aggregates(
+    cursor: Cursor, consumer: str | None = None, *, table_prefix: str = ""
+) -> list[ParkedAggregate]:
+    """Every parked aggregate with its first (poison) event, oldest first."""
+    t = Tables(table_prefix)
+    cursor.execute(
+        f"""SELECT DISTINCT ON (consumer, aggregate_type, aggregate_id)
+                   consumer, aggregate_type, aggregate_id,
+                   count(*) OVER (PARTITION BY consumer, aggregate_type, aggregate_id),
+                   version, event_id::text, error, attempts, parked_at
+            FROM {t.parked}
+            WHERE %s::text IS NULL OR consumer = %s
+            ORDER BY consumer, aggregate_type, aggregate_id, version""",
+        (consumer, consumer),
+    )
+    rows: list[Any] = cursor.fetchall()  # type: ignore[attr-defined]
+    result = [
+        ParkedAggregate(r[0], r[1], r[2], int(r[3]), int(r[4]), r[5], r[6], int(r[7]), r[8])
+        for r in rows
+    ]
+    return sorted(result, key=lambda p: p.parked_at)
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    PARKED = "parked"
+    PARKED_BEHIND = "parked-behind"
+
+
+class VersionGap(Exception):
+    """Strict ordering: an earlier version of the aggregate has not been applied yet."""
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    applied: int
+    skipped: int
+    remaining: int
+    error: str | None
+
+
+class Consumer:
+    """One consumer (one inbox name, one queue or lane set), applying envelopes.
+
+    ``handler(cursor, envelope)`` makes the event's effects with ``cursor``, in the same
+    transaction as the inbox row and the version bump; it must not commit.
+
+    ``ordering``:
+      - ``"latest"`` (state-carrying events): an event older than the applied version is
+        skipped; a newer one is applied even after a gap (the skipped-over versions are
+        then stale). Effects never go backwards, whatever the delivery order.
+      - ``"strict"`` (delta events): an event must be exactly the next version; a gap is
+        retried with backoff and, after ``max_attempts``, parks the aggregate.
+
+    A failing event is retried in the worker ``max_attempts`` times with exponential
+    backoff (the lane waits: retrying through the broker would let the aggregate's next
+    event overtake it), then its aggregate is parked: this and every later event of that
+    aggregate go to the parked table, every other aggregate flows on. Redeliveries after
+    a worker crash count as attempts too, so an event that kills its worker is parked.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        dsn: str | None = None,
+        connect: Callable[[], Connection] | None = None,
+        ordering: Ordering = "latest",
+        max_attempts: int = 5,
+        backoff_base: float = 0.2,
+        backoff_max: float = 5.0,
+        table_prefix: str = "",
+    ) -> None:
+        if (dsn is None) == (connect is None):
+            raise ValueError("give exactly one of dsn or connect")
+        self.name = name
+        self.handler = handler
+        self.ordering = ordering
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.table_prefix = table_prefix
+        self.tables = Tables(table_prefix)
+        self._dsn = dsn
+        self._connect = connect
+        self._conn: Connection | None = None
+        self._pid = 0
+
+    # -- connection (one per process, opened lazily: safe with prefork) ------------
+
+    def connection(self) -> Connection:
+        if self._conn is None or self._pid != os.getpid() or getattr(self._conn, "closed", False):
+            self._conn = self._open()
+            self._pid = os.getpid()
+        return self._conn
+
+    def _open(self) -> Connection:
+        if self._connect is not None:
+            return self._connect()
+        import psycopg
+
+        return psycopg.connect(self._dsn or "")
+
+    def _reset(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    # -- processing ------------------------------------------------------------------
+
+    def process(self, envelope: Envelope, *, redelivered: bool = False) -> Outcome:
+        """Apply one envelope (the Celery task body); returns what happened."""
+        envelope = validate(envelope)
+        attempt = 1
+        if redelivered:
+            attempt = self._count_delivery(envelope, None) + 1
+            if attempt > self.max_attempts:
+                return self._park(
+                    envelope, "gave up after repeated deliveries (worker lost?)", attempt - 1
+                )
+        while True:
+            try:
+                return self._apply(envelope, track=attempt > 1)
+            except Exception as exc:
+                self._rollback()
+                error = f"{type(exc).__name__}: {exc}"
+                if not isinstance(exc, VersionGap):
+                    log.warning(
+                        "%s: %s %s v%s failed (attempt %d/%d): %s",
+                        self.name,
+                        envelope["aggregate_type"],
+                        envelope["aggregate_id"],
+                        envelope["version"],
+                        attempt,
+                        self.max_attempts,
+                        error,
+                    )
+                if _is_connection_error(exc):
+                    self._reset()
+                self._count_delivery(envelope, error)
+                if attempt >= self.max_attempts:
+                    return self._park(envelope, error, attempt)
+                time.sleep(min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)))
+                attempt += 1
+
+    def _rollback(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.rollback()
+            except Exception:
+                self._reset()
+
+    def _apply(self, envelope: Envelope, *, track: bool, releasing: bool = False) -> Outcome:
+        conn = self.connection()
+        cur = conn.cursor()
+        agg_type, agg_id = envelope["aggregate_type"], envelope["aggregate_id"]
+        lock_aggregate(cur, self.name, agg_type, agg_id)
+        t = self.tables
+        # One round trip: parked?, claim (unless parked), the applied version, and the
+        # version bump when the event is to be applied (rolled back with the transaction
+        # if the handler fails).
+        version = envelope["version"]
+        cur.execute(
+            f"""WITH p AS (
+                    SELECT %s AND EXISTS (SELECT 1 FROM {t.parked}
+                        WHERE consumer = %s AND aggregate_type = %s AND aggregate_id = %s) AS parked
+                ), c AS (
+                    INSERT INTO {t.inbox}
+                        (consumer, event_id, aggregate_type, aggregate_id, version, created_at)
+                    SELECT %s, %s::uuid, %s, %s, %s, %s::timestamptz FROM p WHERE NOT p.parked
+                    ON CONFLICT (consumer, event_id) DO NOTHING RETURNING 1
+                ), v AS (
+                    SELECT coalesce((SELECT version FROM {t.applied_version}
+                        WHERE consumer = %s AND aggregate_type = %s AND aggregate_id = %s), 0)
+                        AS applied
+                ), adv AS (
+                    INSERT INTO {t.applied_version} AS a
+                        (consumer, aggregate_type, aggregate_id, version)
+                    SELECT %s, %s, %s, %s::bigint FROM v
+                    WHERE EXISTS (SELECT 1 FROM c) AND %s::bigint > v.applied
+                      AND (NOT %s OR %s::bigint = v.applied + 1)
+                    ON CONFLICT (consumer, aggregate_type, aggregate_id) DO UPDATE
+                        SET version = excluded.version, updated_at = clock_timestamp()
+                    RETURNING 1
+                )
+                SELECT p.parked, EXISTS (SELECT 1 FROM c), v.applied FROM p, v""",
+            (
+                not releasing, self.name, agg_type, agg_id,
+                self.name, envelope["event_id"], agg_type, agg_id, version, envelope["created_at"],
+                self.name, agg_type, agg_id,
+                self.name, agg_type, agg_id, version, version, self.ordering == "strict", version,
+            ),
+        )  # fmt: skip
+        parked, claimed, applied = cur.fetchone()
+        outcome: Outcome
+        if parked:
+            park(cur, self.name, envelope, "waiting behind an earlier parked event",
+                 table_prefix=self.table_prefix)  # fmt: skip
+            outcome = Outcome.PARKED_BEHIND
+        elif not claimed:
+            outcome = Outcome.DUPLICATE
+        elif version <= applied:
+            outcome = Outcome.STALE  # the inbox row stays: a redelivery is a plain duplicate
+        elif self.ordering == "strict" and version != applied + 1:
+            raise VersionGap(f"got version {version}, expected {applied + 1}")
+        else:
+            self.handler(cur, envelope)
+            outcome = Outcome.APPLIED
+        if track:
+            cur.execute(
+                f"DELETE FROM {t.deliveries} WHERE consumer = %s AND event_id = %s::uuid",
+                (self.name, envelope["event_id"]),
+            )
+        conn.commit()
+        return outcome
+
+    def _count_delivery(self, envelope: Envelope, error: str | None) -> int:
+        """+1 on the event's delivery counter, committed at once (survives a crash)."""
+        t = self.tables
+        try:
+            conn = self.connection()
+            cur = conn.cursor()
+            cur.execute(
+                f"""INSERT INTO {t.deliveries} AS d (consumer, event_id, deliveries, last_error)
+                    VALUES (%s, %s::uuid, 1, %s)
+                    ON CONFLICT (consumer, event_id) DO UPDATE
+                        SET deliveries = d.deliveries + 1,
+                            last_error = coalesce(excluded.last_error, d.last_error)
+                    RETURNING deliveries""",
+                (self.name, envelope["event_id"], error),
+            )
+            row = cur.fetchone()
+            conn.commit()
+            return int(row[0])
+        except Exception:
+            self._rollback()
+            raise
+
+    def _park(self, envelope: Envelope, error: str, attempts: int) -> Outcome:
+        conn = self.connection()
+        cur = conn.cursor()
+        lock_aggregate(cur, self.name, envelope["aggregate_type"], envelope["aggregate_id"])
+        park(cur, self.name, envelope, error, attempts=attempts, table_prefix=self.table_prefix)
+        cur.execute(
+            f"DELETE FROM {self.tables.deliveries} WHERE consumer = %s AND event_id = %s::uuid",
+            (self.name, envelope["event_id"]),
+        )
+        conn.commit()
+        log.error(
+            "%s: parked %s %s at v%s after %d attempts: %s",
+            self.name,
+            envelope["aggregate_type"],
+            envelope["aggregate_id"],
+            envelope["version"],
+            attempts,
+            error,
+        )
+        return Outcome.PARKED
+
+    # -- release ---------------------------------------------------------------------
+
+    def release(self, aggregate_type: str, aggregate_id: str) -> ReleaseResult:
+        """Re-drive a parked aggregate's events in version order, here and now.
+
+        Run it after fixing the cause. Each event is taken off the parked table and applied
+        in one transaction under the aggregate's lock, so a crash leaves it parked and an
+        event arriving meanwhile waits for the lock, then parks behind the rest (and is
+        drained by this same loop). If an event fails again it stays parked with the new
+        error and the release stops there: nothing is skipped.
+        """
+        applied = skipped = 0
+        t = self.tables
+        while True:
+            conn = self.connection()
+            cur = conn.cursor()
+            lock_aggregate(cur, self.name, aggregate_type, aggregate_id)
+            cur.execute(
+                f"""DELETE FROM {t.parked} WHERE (consumer, event_id) = (
+                        SELECT consumer, event_id FROM {t.parked}
+                        WHERE consumer = %s AND aggregate_type = %s AND aggregate_id = %s
+                        ORDER BY version, parked_at LIMIT 1)
+                    RETURNING envelope""",
+                (self.name, aggregate_type, aggregate_id),
+            )
+            row = cur.fetchone()
+            if row is None:
+                conn.commit()
+                return ReleaseResult(applied, skipped, 0, None)
+            raw = row[0]
+            envelope: Envelope = orjson.loads(raw) if isinstance(raw, (str, bytes)) else raw
+            try:
+                outcome = self._apply(envelope, track=False, releasing=True)  # commits
+            except Exception as exc:
+                self._rollback()  # the event is back in the parked table
+                error = f"{type(exc).__name__}: {exc}"
+                conn = self.connection()
+                cur = conn.cursor()
+                cur.execute(
+                    f"""UPDATE {t.parked} SET error = %s, attempts = attempts + 1
+                        WHERE consumer = %s AND event_id = %s::uuid""",
+                    (error[:4000], self.name, envelope["event_id"]),
+                )
+                cur.execute(
+                    f"""SELECT count(*) FROM {t.parked}
+                        WHERE consumer = %s AND aggregate_type = %s AND aggregate_id = %s""",
+                    (self.name, aggregate_type, aggregate_id),
+                )
+                remaining = int(cur.fetchone()[0])
+                conn.commit()
+                return ReleaseResult(applied, skipped, remaining, error)
+            if outcome is Outcome.APPLIED:
+                applied += 1
+            else:
+                skipped += 1
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+
+
+def configure_celery(
+    app: Celery, *, visibility_timeout: float | None = None, **overrides: Any
+) -> Celery:
+    """The settings under which no acknowledged event is ever lost.
+
+    - ``task_acks_late``: acknowledge after the task returns, not before it runs;
+    - ``task_reject_on_worker_lost``: a child killed mid-task is redelivered, not acked;
+    - ``worker_prefetch_multiplier=1``: a worker holds one unacknowledged message;
+    - Redis ``visibility_timeout`` (default here 1 h): how long an unacknowledged message
+      of a dead worker waits before redelivery; it must exceed the longest task including
+      its in-worker retries;
+    - RabbitMQ publisher confirms for anything the consumer itself sends.
+    """
+    transport: dict[str, Any] = dict(app.conf.broker_transport_options or {})
+    broker = str(app.conf.broker_url or "")
+    if broker.startswith(("amqp", "pyamqp")):
+        transport.setdefault("confirm_publish", True)
+    elif visibility_timeout is not None:
+        transport["visibility_timeout"] = visibility_timeout
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        broker_transport_options=transport,
+        **overrides,
+    )
+    return app
+
+
+def make_consumer_task(
+    app: Celery, name: str, consumer: Consumer, *, queue: str | None = None
+) -> Task[Any, Any]:
+    """Register ``consumer`` as the Celery task ``name`` (what the relay routes to).
+
+    The task takes the envelope as its only argument and returns the outcome's value.
+    Call ``configure_celery(app)`` too: the per-task flags below are only half of it.
+    """
+
+    @app.task(  # type: ignore[untyped-decorator]
+        name=name,
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        queue=queue,
+        ignore_result=True,
+    )
+    def consume(self: Task[Any, Any], envelope: Envelope) -> str:
+        info = self.request.delivery_info or {}
+        redelivered = bool(info.get("redelivered")) or bool(self.request.retries)
+        return consumer.process(envelope, redelivered=redelivered).value
+
+    consume.consumer = consumer  # for `python -m outbox parked release --consumer mod:task`
+    return consume
