@@ -9,8 +9,9 @@ UV := $(shell command -v uv 2>/dev/null)
 ifeq ($(UV),)
 # No uv on PATH: install it from PyPI into the user site and run it as a module.
 UV := $(PYTHON) -m uv
-UV_BOOTSTRAP := $(PYTHON) -m uv --version >/dev/null 2>&1 || { echo "» installing uv"; \
-	$(PYTHON) -m pip install --user --quiet uv || \
+UV_BOOTSTRAP := $(PYTHON) -m uv --version >/dev/null 2>&1 || { echo "» installing uv from PyPI"; \
+	$(PYTHON) -m pip install --user --quiet uv 2>/dev/null || \
+	$(PYTHON) -m pip install --quiet uv 2>/dev/null || \
 	$(PYTHON) -m pip install --user --quiet --break-system-packages uv; }
 else
 UV_BOOTSTRAP := true
