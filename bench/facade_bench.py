@@ -1,20 +1,33 @@
 """Benchmark the facade against nginx on one machine: `make bench-facade [ARGS=--soak]`.
 
-Same static upstream (nginx serving a small JSON body, 1 worker), same load generator
-(wrk, 1 thread, fixed connections and duration), one run each:
+Same static upstream (nginx serving a small JSON body, 1 worker), same load generator and
+the same wrk settings for every target (wrk -t1 -c64 -d10s, ``--latency``):
 
   direct   wrk -> upstream
   nginx    wrk -> nginx proxy_pass (1 worker, upstream keepalive) -> upstream
-  facade   wrk -> facade (1 uvicorn worker, uvloop + httptools; route table, metrics,
-           breaker, bulkhead, request id, traceparent, access log all on) -> upstream,
-           once per hot-path client (native httptools pool, aiohttp); the faster one wins.
+  facade   wrk -> facade (1 process, uvloop; route table, metrics, breaker, bulkhead,
+           request id, traceparent, access log all on) -> upstream, once per front-end
+           (``facade.server``, uvicorn's httptools protocol) and hot-path client
+           (native httptools pool; aiohttp with ``--clients native,aiohttp``).
+
+Method, because the machine is small and shared:
+- Pinning (``taskset``, on by default with 2+ CPUs): the proxy under test (the nginx
+  proxy's master and worker, or the facade) runs alone on CPU 0; wrk and the upstream
+  share CPU 1. Every target gets the same core and the same neighbours, so nginx and the
+  facade are compared like for like, and neither competes with its own load generator.
+  ``--no-pin`` runs everything unpinned.
+- Repetitions: ``--rounds`` (default 3) rounds; each round measures every target back
+  to back, so background load hits them alike. Each figure printed is the median over
+  the rounds (requests/s, p50, p99 taken separately); the ratio is the median of the
+  per-round facade/nginx ratios. A 2 s (3 s for the facade) warm-up precedes each target
+  once.
 
 Added latency at 1,000 req/s: wrk2 is not packaged, so wrk runs 10 connections, each
 pausing 10 ms after every response (a Lua ``delay()``), which paces the load to just
 under 1,000 req/s; wrk times each request from its write, so pauses are not counted.
-Added p99 = p99(through proxy) - p99(direct) at that pace.
+Added p99 = median p99(through proxy) - median p99(direct) at that pace, pinned as above.
 
-The last line is ``facade/nginx throughput ratio: X.XX``.
+The last line is ``facade/nginx throughput ratio: X.XX`` (the best facade variant).
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -141,6 +155,16 @@ def _which(tool: str) -> str | None:
     )
 
 
+PROXY_CPU = "0"
+LOAD_CPU = "1"
+_pin = True
+
+
+def pinned(cmd: list[str], cpu: str) -> list[str]:
+    """``cmd`` confined to ``cpu`` with taskset (unless pinning is off)."""
+    return ["taskset", "-c", cpu, *cmd] if _pin else cmd
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -161,20 +185,21 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout}s: {last}")
 
 
-def start_nginx(conf: str, workdir: Path, name: str) -> subprocess.Popen[bytes]:
+def start_nginx(conf: str, workdir: Path, name: str, cpu: str) -> subprocess.Popen[bytes]:
     path = workdir / f"{name}.conf"
     path.write_text(conf)
     nginx = _which("nginx")
     assert nginx
+    cmd = [nginx, "-c", str(path), "-p", str(workdir), "-e", str(workdir / f"{name}-error.log")]
     return subprocess.Popen(
-        [nginx, "-c", str(path), "-p", str(workdir), "-e", str(workdir / f"{name}-error.log")],
+        pinned(cmd, cpu),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
 def start_facade(
-    workdir: Path, upstream_port: int, client: str
+    workdir: Path, upstream_port: int, client: str, server: str = "native"
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     routes = workdir / "routes.yaml"
@@ -183,6 +208,7 @@ def start_facade(
         **os.environ,
         "FACADE_ROUTES_FILE": str(routes),
         "FACADE_HTTP_CLIENT": client,
+        "FACADE_SERVER": server,
         "FACADE_ADMIN_TOKEN": "bench",
         "FACADE_PORT": str(port),
         "FACADE_HOST": "127.0.0.1",
@@ -191,10 +217,10 @@ def start_facade(
     }
     env.pop("REDIS_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "facade"],
+        pinned([sys.executable, "-m", "facade"], PROXY_CPU),
         env=env,
         stdout=subprocess.DEVNULL,  # JSON access logs: written, then discarded
-        stderr=open(workdir / f"facade-{client}.err", "wb"),  # noqa: SIM115
+        stderr=open(workdir / f"facade-{server}-{client}.err", "wb"),  # noqa: SIM115
     )
     return proc, port
 
@@ -203,7 +229,8 @@ def wrk(url: str, seconds: int, connections: int, script: Path | None = None) ->
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     if script is not None:
         cmd += ["-s", str(script)]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    cmd = pinned([*cmd, url], LOAD_CPU)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _latency(out, "50%")
     p99 = _latency(out, "99%")
@@ -242,25 +269,43 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def median(results: list[Result]) -> Result:
+    """Requests/s, p50 and p99 each the median over the rounds; errors summed."""
+    return Result(
+        results[0].name,
+        statistics.median(r.rps for r in results),
+        statistics.median(r.p50_ms for r in results),
+        statistics.median(r.p99_ms for r in results),
+        sum(r.errors for r in results),
+    )
+
+
 def fmt(r: Result, label: str) -> str:
     err = f"  errors {r.errors}" if r.errors else ""
     return (
-        f"{label:<22} {r.rps:>10,.0f} req/s   p50 {r.p50_ms:7.2f} ms   p99 {r.p99_ms:7.2f} ms{err}"
+        f"{label:<42} {r.rps:>10,.0f} req/s   p50 {r.p50_ms:7.2f} ms   p99 {r.p99_ms:7.2f} ms{err}"
     )
 
 
 def main() -> int:
+    global _pin
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per throughput run")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3, help="repetitions; medians reported")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     parser.add_argument("--soak", action="store_true", help="5 minutes of load, RSS every 10 s")
     parser.add_argument("--soak-seconds", type=int, default=300)
     parser.add_argument(
-        "--clients", default="native,aiohttp", help="facade hot-path clients to try"
+        "--servers", default="native,uvicorn", help="facade front-ends to try (FACADE_SERVER)"
+    )
+    parser.add_argument(
+        "--clients", default="native", help="facade hot-path clients to try (native,aiohttp)"
     )
     args = parser.parse_args()
+    _pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
 
     ensure_tools()
     workdir = Path(tempfile.mkdtemp(prefix="facade-bench-"))
@@ -269,7 +314,10 @@ def main() -> int:
         up_port = free_port()
         procs.append(
             start_nginx(
-                NGINX_UPSTREAM.format(dir=workdir, port=up_port, body=BODY), workdir, "upstream"
+                NGINX_UPSTREAM.format(dir=workdir, port=up_port, body=BODY),
+                workdir,
+                "upstream",
+                LOAD_CPU,
             )
         )
         wait_http(f"http://127.0.0.1:{up_port}/")
@@ -279,6 +327,7 @@ def main() -> int:
                 NGINX_PROXY.format(dir=workdir, port=px_port, upstream_port=up_port),
                 workdir,
                 "proxy",
+                PROXY_CPU,
             ),
         )
         wait_http(f"http://127.0.0.1:{px_port}/")
@@ -286,53 +335,92 @@ def main() -> int:
         paced.write_text(PACED_LUA)
         path = "/api/products/42/"
         d, c = args.duration, args.connections
+        pin = (
+            f"pinned: proxy under test on CPU {PROXY_CPU}, wrk + upstream on CPU {LOAD_CPU}"
+            if _pin
+            else "unpinned"
+        )
         log(
-            f"cpus {os.cpu_count()}, wrk -t1 -c{c} -d{d}s, "
-            f"upstream: nginx 1 worker, {len(BODY)}-byte JSON"
+            f"cpus {os.cpu_count()}, wrk -t1 -c{c} -d{d}s, {args.rounds} rounds (medians), "
+            f"{pin}; upstream: nginx 1 worker, {len(BODY)}-byte JSON"
         )
 
         if args.soak:
-            return soak(workdir, up_port, path, args.soak_seconds, c, args.clients.split(",")[0])
+            return soak(
+                workdir,
+                up_port,
+                path,
+                args.soak_seconds,
+                c,
+                args.clients.split(",")[0],
+                args.servers.split(",")[0],
+            )
 
-        wrk(f"http://127.0.0.1:{up_port}{path}", 2, c)
-        direct = wrk(f"http://127.0.0.1:{up_port}{path}", d, c)
-        log(fmt(direct, "direct"))
-        wrk(f"http://127.0.0.1:{px_port}{path}", 2, c)
-        nginx = wrk(f"http://127.0.0.1:{px_port}{path}", d, c)
-        log(fmt(nginx, "nginx proxy_pass"))
-
-        facades: dict[str, tuple[Result, Result, int]] = {}
-        for client in args.clients.split(","):
-            proc, port = start_facade(workdir, up_port, client)
-            try:
-                url = f"http://127.0.0.1:{port}{path}"
+        targets: dict[str, str] = {
+            "direct": f"http://127.0.0.1:{up_port}{path}",
+            "nginx proxy_pass": f"http://127.0.0.1:{px_port}{path}",
+        }
+        facades: dict[str, subprocess.Popen[bytes]] = {}
+        for server in args.servers.split(","):
+            for client in args.clients.split(","):
+                proc, port = start_facade(workdir, up_port, client, server)
+                procs.append(proc)
+                name = f"facade ({server} server, {client} client)"
+                facades[name] = proc
+                targets[name] = f"http://127.0.0.1:{port}{path}"
                 wait_http(f"http://127.0.0.1:{port}/healthz")
-                wrk(url, 3, c)  # warm-up
-                res = wrk(url, d, c)
-                paced_res = wrk(url, d, 10, paced)
-                peak = rss_kb(proc.pid, "VmHWM")
-                facades[client] = (res, paced_res, peak)
-                log(fmt(res, f"facade ({client})") + f"   peak RSS {peak / 1024:.1f} MB")
-            finally:
-                stop(proc)
 
-        direct_paced = wrk(f"http://127.0.0.1:{up_port}{path}", d, 10, paced)
-        nginx_paced = wrk(f"http://127.0.0.1:{px_port}{path}", d, 10, paced)
-        best = max(facades, key=lambda k: facades[k][0].rps)
-        res, paced_res, peak = facades[best]
+        for name, url in targets.items():  # warm-up: connections, pools, caches
+            wrk(url, 3 if name in facades else 2, c)
+        runs: dict[str, list[Result]] = {name: [] for name in targets}
+        paced_runs: dict[str, list[Result]] = {name: [] for name in targets}
+        for round_no in range(1, args.rounds + 1):
+            for name, url in targets.items():
+                runs[name].append(wrk(url, d, c))
+            line = ", ".join(f"{k} {v[-1].rps:,.0f}" for k, v in runs.items())
+            log(f"round {round_no}: {line} req/s")
+        for _ in range(args.rounds):
+            for name, url in targets.items():
+                paced_runs[name].append(wrk(url, d, 10, paced))
+
         log("")
-        log(f"paced load (~1,000 req/s: wrk -c10, 10 ms pause per response, {d}s):")
-        log(fmt(direct_paced, "  direct"))
-        log(fmt(nginx_paced, "  nginx proxy_pass"))
-        for client, (_, pr, _) in facades.items():
-            log(fmt(pr, f"  facade ({client})"))
-        added = paced_res.p99_ms - direct_paced.p99_ms
+        log(f"throughput (wrk -c{c}, median of {args.rounds}):")
+        result = {name: median(rs) for name, rs in runs.items()}
+        peaks = {name: rss_kb(proc.pid, "VmHWM") for name, proc in facades.items()}
+        for name, r in result.items():
+            extra = f"   peak RSS {peaks[name] / 1024:.1f} MB" if name in peaks else ""
+            log(fmt(r, name) + extra)
         log("")
-        others = ", ".join(f"{k} {v[0].rps:,.0f} req/s" for k, v in facades.items())
-        log(f"hot-path client chosen by measurement: {best} ({others})")
-        log(f"facade p99 added latency at ~{paced_res.rps:,.0f} req/s: {added:.2f} ms (bar < 2 ms)")
-        log(f"facade peak RSS: {peak / 1024:.1f} MB (bar < 150 MB)")
-        log(f"facade/nginx throughput ratio: {res.rps / nginx.rps:.2f}")
+        log(
+            f"paced load (~1,000 req/s: wrk -c10, 10 ms pause per response, median of "
+            f"{args.rounds}):"
+        )
+        paced_result = {name: median(rs) for name, rs in paced_runs.items()}
+        for name, r in paced_result.items():
+            log(fmt(r, "  " + name))
+
+        nginx_runs = runs["nginx proxy_pass"]
+        ratios = {
+            name: statistics.median(
+                f.rps / n.rps for f, n in zip(runs[name], nginx_runs, strict=True)
+            )
+            for name in facades
+        }
+        best = max(ratios, key=lambda k: ratios[k])
+        direct_p99 = paced_result["direct"].p99_ms
+        log("")
+        for name in facades:
+            added = paced_result[name].p99_ms - direct_p99
+            log(f"{name}: ratio {ratios[name]:.2f}, p99 added at ~1k req/s {added:.2f} ms")
+        log(f"fastest facade variant by measurement: {best}")
+        added = paced_result[best].p99_ms - direct_p99
+        nginx_added = paced_result["nginx proxy_pass"].p99_ms - direct_p99
+        log(
+            f"facade p99 added latency at ~{paced_result[best].rps:,.0f} req/s: {added:.2f} ms "
+            f"(bar < 2 ms; nginx adds {nginx_added:.2f} ms)"
+        )
+        log(f"facade peak RSS: {peaks[best] / 1024:.1f} MB (bar < 150 MB)")
+        log(f"facade/nginx throughput ratio: {ratios[best]:.2f}")
         return 0
     finally:
         for proc in reversed(procs):
@@ -340,13 +428,15 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def soak(workdir: Path, up_port: int, path: str, seconds: int, conns: int, client: str) -> int:
-    proc, port = start_facade(workdir, up_port, client)
+def soak(
+    workdir: Path, up_port: int, path: str, seconds: int, conns: int, client: str, server: str
+) -> int:
+    proc, port = start_facade(workdir, up_port, client, server)
     try:
         url = f"http://127.0.0.1:{port}{path}"
         wait_http(f"http://127.0.0.1:{port}/healthz")
         load = subprocess.Popen(
-            ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", url],
+            pinned(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", url], LOAD_CPU),
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 import yaml
 from facade.app import Facade, create_app
+from facade.server import serve as serve_facade
 from facade.settings import FacadeSettings
 
 ADMIN_TOKEN = "test-admin-token"
@@ -55,6 +56,43 @@ class ServerThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+class NativeServerThread:
+    """The facade's own front-end (``facade.server``) on 127.0.0.1:<free port>, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+
+            def ready(addresses: list[tuple[str, int]]) -> None:
+                self.port = addresses[0][1]
+
+            await serve_facade(self.app, "127.0.0.1", 0, on_ready=ready, stop=self._stop)
+
+        asyncio.run(main())
+
+    def start(self) -> NativeServerThread:
+        self.thread.start()
+        wait_for(lambda: self.port, 10, "server start")
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self.thread.join(15)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -244,7 +282,9 @@ def routes_doc(monolith_url: str, catalog_url: str, **route_overrides: Any) -> d
 
 
 class FacadeServer:
-    def __init__(self, app: Facade, server: ServerThread, routes_file: Path) -> None:
+    def __init__(
+        self, app: Facade, server: ServerThread | NativeServerThread, routes_file: Path
+    ) -> None:
         self.app = app
         self.server = server
         self.routes_file = routes_file
@@ -255,7 +295,13 @@ class FacadeServer:
 
 
 @pytest.fixture
-def facade_factory(tmp_path: Path) -> Iterator[Callable[..., FacadeServer]]:
+def facade_server() -> str:
+    """Which front-end serves the facade; test_proxy.py runs every test against both."""
+    return "uvicorn"
+
+
+@pytest.fixture
+def facade_factory(tmp_path: Path, facade_server: str) -> Iterator[Callable[..., FacadeServer]]:
     started: list[FacadeServer] = []
 
     def make(doc: dict[str, Any], name: str = "routes.yaml", **settings: Any) -> FacadeServer:
@@ -272,7 +318,11 @@ def facade_factory(tmp_path: Path) -> Iterator[Callable[..., FacadeServer]]:
         }
         values.update(settings)
         app = create_app(FacadeSettings(**values))
-        server = ServerThread(app, loop="asyncio", http="httptools").start()
+        server: ServerThread | NativeServerThread
+        if facade_server == "native":
+            server = NativeServerThread(app).start()
+        else:
+            server = ServerThread(app, loop="asyncio", http="httptools").start()
         handle = FacadeServer(app, server, routes_file)
         started.append(handle)
         return handle

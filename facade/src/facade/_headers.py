@@ -113,15 +113,36 @@ def header_dict(raw: RawHeaders) -> dict[str, str]:
     return out
 
 
+class _Entropy:
+    """Random bytes from the OS, fetched 4 KiB at a time: one getrandom() per ~100 requests."""
+
+    __slots__ = ("_block", "_pos")
+
+    def __init__(self) -> None:
+        self._block = b""
+        self._pos = 0
+
+    def hex(self, size: int) -> bytes:
+        pos = self._pos
+        if pos + size > len(self._block):
+            self._block, pos = os.urandom(4096), 0
+        self._pos = pos + size
+        return self._block[pos : pos + size].hex().encode()
+
+
+_entropy = _Entropy()
+random_hex = _entropy.hex
+
+
 def request_id(incoming: bytes | None) -> bytes:
     if incoming is not None and _REQUEST_ID.match(incoming):
         return incoming
-    return os.urandom(16).hex().encode()
+    return random_hex(16)
 
 
 def traceparent(incoming: bytes | None) -> bytes:
     """Continue the caller's trace with a new span of ours, or start one (W3C Trace Context)."""
-    span = os.urandom(8).hex().encode()
+    span = random_hex(8)
     if incoming is not None:
         found = _TRACEPARENT.match(incoming.strip().lower())
         if found:
@@ -134,7 +155,7 @@ def traceparent(incoming: bytes | None) -> bytes:
             )
             if valid:
                 return b"00-" + trace + b"-" + span + b"-" + flags
-    return b"00-" + os.urandom(16).hex().encode() + b"-" + span + b"-01"
+    return b"00-" + random_hex(16) + b"-" + span + b"-01"
 
 
 def response_headers(
@@ -150,9 +171,11 @@ def response_headers(
         lname = name.lower()
         if lname in HOP_BY_HOP:
             if lname == b"connection":
-                connection_tokens = (connection_tokens or set()) | {
-                    t.strip().lower() for t in value.split(b",") if t.strip()
-                }
+                lvalue = value.lower()
+                if lvalue not in (b"keep-alive", b"close"):  # those name no other header
+                    connection_tokens = (connection_tokens or set()) | {
+                        t.strip() for t in lvalue.split(b",") if t.strip()
+                    }
             continue
         if lname == b"location" and value[:4].lower() == b"http":
             value = rewrite_location(value, upstream_origins, facade_origin)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 from facade.accesslog import AccessLog
@@ -58,6 +59,10 @@ class Facade:
             if self.access_log is not None:
                 self.access_log.start()
             self._started = True
+            # Everything alive now (modules, config, compiled routes, metrics) lives as long
+            # as the process: keep it out of the collector's full passes, which otherwise
+            # walk it again and again under load.
+            gc.freeze()
             log_event(
                 "facade_started",
                 version=self.state.snapshot.version,

@@ -11,7 +11,7 @@ import asyncio
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 import httptools
@@ -30,6 +30,14 @@ class Origin:
     port: int
     netloc: str
     """host[:port] as configured: the Host header when the client's is not preserved."""
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        # The pool key of every request: hash the four fields once, not per lookup.
+        object.__setattr__(self, "_hash", hash((self.scheme, self.host, self.port, self.netloc)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def url(self) -> str:
@@ -331,10 +339,9 @@ class NativeClient:
         idle = self._idle.get(origin)
         if not idle:
             return None
-        now = asyncio.get_running_loop().time()
         while idle:
             conn = idle.pop()
-            if conn.lost or now - conn.idle_since > expiry:
+            if conn.lost or conn.loop.time() - conn.idle_since > expiry:
                 conn.close()
                 continue
             conn.reused = True
