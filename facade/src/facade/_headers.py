@@ -123,11 +123,14 @@ class _Entropy:
         self._pos = 0
 
     def hex(self, size: int) -> bytes:
+        """``size`` random bytes as lower-case hex (``2 * size`` characters)."""
+        chars = 2 * size
         pos = self._pos
-        if pos + size > len(self._block):
-            self._block, pos = os.urandom(4096), 0
-        self._pos = pos + size
-        return self._block[pos : pos + size].hex().encode()
+        if pos + chars > len(self._block):
+            # Hex-encoded once per block: an id is then a single slice.
+            self._block, pos = os.urandom(4096).hex().encode(), 0
+        self._pos = pos + chars
+        return self._block[pos : pos + chars]
 
 
 _entropy = _Entropy()

@@ -31,10 +31,14 @@ class Origin:
     netloc: str
     """host[:port] as configured: the Host header when the client's is not preserved."""
     _hash: int = field(init=False, repr=False, compare=False, default=0)
+    host_header: bytes = field(init=False, repr=False, compare=False, default=b"")
+    """``netloc`` encoded once: the Host header of every request that does not keep the
+    client's."""
 
     def __post_init__(self) -> None:
         # The pool key of every request: hash the four fields once, not per lookup.
         object.__setattr__(self, "_hash", hash((self.scheme, self.host, self.port, self.netloc)))
+        object.__setattr__(self, "host_header", self.netloc.encode())
 
     def __hash__(self) -> int:
         return self._hash
@@ -94,9 +98,71 @@ def _expire(fut: asyncio.Future[None], what: str) -> None:
         fut.set_exception(UpstreamTimeout(what))
 
 
+class _Deadlines:
+    """The read timeouts of one loop's waits, behind a single timer.
+
+    A timer per wait (``call_later`` + ``cancel``) costs more than the rest of a wait;
+    here a wait is a dict entry, and one timer is armed for the earliest deadline. With
+    one timeout for every wait (the usual case) a new wait never re-arms it: it expires
+    later than the one already armed for. Expiry is as exact as with a timer per wait.
+    """
+
+    __slots__ = ("_at", "_handle", "_loop", "_waits")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waits: dict[asyncio.Future[None], tuple[float, str]] = {}
+        self._handle: asyncio.TimerHandle | None = None
+        self._at = 0.0
+
+    def add(self, fut: asyncio.Future[None], timeout: float, what: str) -> None:
+        deadline = self._loop.time() + timeout
+        self._waits[fut] = (deadline, what)
+        if self._handle is None or deadline < self._at:
+            self._arm(deadline)
+
+    def remove(self, fut: asyncio.Future[None]) -> None:
+        del self._waits[fut]
+
+    def _arm(self, deadline: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._at = deadline
+        self._handle = self._loop.call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        now = self._loop.time() + 0.001  # the loop's timers have a 1 ms resolution
+        earliest: float | None = None
+        due: list[tuple[asyncio.Future[None], str]] = []
+        for fut, (deadline, what) in self._waits.items():
+            if deadline <= now:
+                due.append((fut, what))
+            elif earliest is None or deadline < earliest:
+                earliest = deadline
+        for fut, what in due:
+            _expire(fut, what)
+        if earliest is not None:
+            self._arm(earliest)
+
+
+_deadlines: dict[asyncio.AbstractEventLoop, _Deadlines] = {}
+
+
+def _deadlines_of(loop: asyncio.AbstractEventLoop) -> _Deadlines:
+    deadlines = _deadlines.get(loop)
+    if deadlines is None:
+        if len(_deadlines) > 16:  # loops of finished test runs
+            for old in [old for old in _deadlines if old.is_closed()]:
+                del _deadlines[old]
+        deadlines = _deadlines[loop] = _Deadlines(loop)
+    return deadlines
+
+
 class _Connection(asyncio.Protocol):
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.deadlines = _deadlines_of(loop)
         self.transport: asyncio.Transport | None = None
         self.parser: httptools.HttpResponseParser | None = None
         self.lost = False
@@ -237,11 +303,12 @@ class _Connection(asyncio.Protocol):
     async def _wait(self, timeout: float, what: str) -> None:
         fut = self.loop.create_future()
         self._waiter = fut
-        handle = self.loop.call_later(timeout, _expire, fut, what)
+        deadlines = self.deadlines
+        deadlines.add(fut, timeout, what)
         try:
             await fut
         finally:
-            handle.cancel()
+            deadlines.remove(fut)
             self._waiter = None
 
     async def wait_headers(self, timeout: float) -> None:

@@ -150,6 +150,9 @@ def _methods(methods: list[str] | None) -> frozenset[str] | None:
     return frozenset(methods) | ({"HEAD"} if "GET" in methods else set())
 
 
+_CACHE_SIZE = 4096
+
+
 def _no_headers(_: str) -> str | None:
     return None
 
@@ -163,6 +166,15 @@ class RouteTable:
     default: CompiledRoute
     version: int = 0
     by_id: Mapping[str, CompiledRoute] = field(default_factory=dict)
+    _cache: dict[tuple[str, str], CompiledRoute] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _cacheable: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Without header or cookie conditions a route depends on method and path alone.
+        plain = not any(r.headers or r.cookies for r in self.routes)
+        object.__setattr__(self, "_cacheable", plain)
 
     @classmethod
     def build(cls, config: RoutesConfig, version: int = 0) -> RouteTable:
@@ -185,6 +197,20 @@ class RouteTable:
         assert default is not None
         ordered = (*compiled, default)
         return cls(config, ordered, default, version, {r.id: r for r in ordered})
+
+    def route(self, method: str, path: str, header: HeaderLookup = _no_headers) -> CompiledRoute:
+        """``match`` without the parameters, remembered per (method, path) when it can be."""
+        if not self._cacheable:
+            return self.match(method, path, header)[0]
+        key = (method, path)
+        route = self._cache.get(key)
+        if route is None:
+            route = self.match(method, path, header)[0]
+            cache = self._cache
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()  # many distinct paths: start over rather than grow
+            cache[key] = route
+        return route
 
     def match(
         self, method: str, path: str, header: HeaderLookup = _no_headers

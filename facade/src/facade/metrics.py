@@ -1,41 +1,101 @@
-"""Prometheus metrics, one registry per app; label children cached off the hot path."""
+"""Prometheus metrics, one registry per app.
+
+The two per-request series (``facade_requests`` and ``facade_request_duration_seconds``)
+are plain counters kept by the facade and turned into metric families at scrape time:
+one dict lookup and a few additions per request instead of prometheus-client's locked
+child values. Their names, labels, buckets and ``_created`` samples are the ones a
+prometheus-client ``Counter`` and ``Histogram`` would expose. Everything else (rare
+events) stays a prometheus-client metric.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     generate_latest,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_LE = (*(repr(b) for b in _BUCKETS), "+Inf")  # as prometheus-client spells them: 0.001, 1.0
+_REQUESTS_HELP = "Proxied requests by route, upstream that answered, mode and status."
+_LATENCY_HELP = "Time to the last byte of the response, by route, upstream and mode."
+
+
+class _Series:
+    """One label set's values: a request count, or a histogram (bucket counts, sum)."""
+
+    __slots__ = ("buckets", "count", "created", "sum")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sum = 0.0
+        self.buckets = [0] * (len(_BUCKETS) + 1)  # per bucket, not cumulative; last: +Inf
+        self.created = time.time()
+
+
+class _Traffic(Collector):
+    """``facade_requests`` and ``facade_request_duration_seconds``, rendered at scrape."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str, str], _Series] = {}
+        self.latency: dict[tuple[str, str, str], _Series] = {}
+        # (route, upstream, mode, status) -> its request counter and its histogram
+        self.by_key: dict[tuple[str, str, str, int], tuple[_Series, _Series]] = {}
+
+    def pair(self, route: str, upstream: str, mode: str, status: int) -> tuple[_Series, _Series]:
+        key = (route, upstream, mode, status)
+        pair = self.by_key.get(key)
+        if pair is None:
+            counter = self.requests.setdefault((route, upstream, mode, str(status)), _Series())
+            histogram = self.latency.setdefault((route, upstream, mode), _Series())
+            pair = self.by_key[key] = (counter, histogram)
+        return pair
+
+    def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
+        requests = CounterMetricFamily(
+            "facade_requests", _REQUESTS_HELP, labels=("route", "upstream", "mode", "status")
+        )
+        for labels, series in list(self.requests.items()):
+            requests.add_metric(labels, series.count, created=series.created)
+        yield requests
+        latency = HistogramMetricFamily(
+            "facade_request_duration_seconds",
+            _LATENCY_HELP,
+            labels=("route", "upstream", "mode"),
+        )
+        for names, series in list(self.latency.items()):
+            cumulative = 0
+            buckets: list[tuple[str, float]] = []
+            for le, count in zip(_LE, series.buckets, strict=True):
+                cumulative += count
+                buckets.append((le, cumulative))
+            latency.add_metric(names, buckets, series.sum, timestamp=None)
+            # HistogramMetricFamily has no ``created``: add the sample a Histogram exposes.
+            latency.add_sample(
+                "facade_request_duration_seconds_created",
+                dict(zip(("route", "upstream", "mode"), names, strict=True)),
+                series.created,
+            )
+        yield latency
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
-            "facade_requests",
-            "Proxied requests by route, upstream that answered, mode and status.",
-            ["route", "upstream", "mode", "status"],
-            registry=r,
-        )
-        self.latency = Histogram(
-            "facade_request_duration_seconds",
-            "Time to the last byte of the response, by route, upstream and mode.",
-            ["route", "upstream", "mode"],
-            buckets=_BUCKETS,
-            registry=r,
-        )
+        self.traffic = _Traffic()
+        r.register(self.traffic)
         # In-flight counts are plain ints read at scrape time: no lock on the hot path.
         self.in_flight_count = 0
         self.in_flight = Gauge("facade_in_flight_requests", "Requests being proxied.", registry=r)
@@ -100,19 +160,17 @@ class Metrics:
             ["source", "result"],
             registry=r,
         )
-        self._children: dict[tuple[Any, ...], Any] = {}
+        self._by_key = self.traffic.by_key
 
     def observe(self, route: str, upstream: str, mode: str, status: int, seconds: float) -> None:
-        key = (route, upstream, mode, status)
-        pair = self._children.get(key)
+        pair = self._by_key.get((route, upstream, mode, status))
         if pair is None:
-            pair = (
-                self.requests.labels(route, upstream, mode, str(status)),
-                self.latency.labels(route, upstream, mode),
-            )
-            self._children[key] = pair
-        pair[0].inc()
-        pair[1].observe(seconds)
+            pair = self.traffic.pair(route, upstream, mode, status)
+        pair[0].count += 1
+        histogram = pair[1]
+        histogram.count += 1
+        histogram.sum += seconds
+        histogram.buckets[bisect_left(_BUCKETS, seconds)] += 1
 
     def track_upstream(self, name: str, read: Callable[[], float]) -> None:
         self.upstream_in_flight.labels(name).set_function(read)

@@ -148,7 +148,7 @@ class Proxy:
             return await refuse(400, "invalid Content-Length / Transfer-Encoding")
 
         lookup = _lookup(scope["headers"], incoming)
-        route, _ = snap.table.match(method, scope["path"], lookup)
+        route = snap.table.route(method, scope["path"], lookup)
         cfg = route.config
         log.route, log.mode = route.id, cfg.mode
 
@@ -311,7 +311,7 @@ class Proxy:
                 if cfg.preserve_host and incoming.host:
                     headers = [(b"host", incoming.host), *base]
                 else:
-                    headers = [(b"host", instance.origin.netloc.encode()), *base]
+                    headers = [(b"host", instance.origin.host_header), *base]
                 try:
                     resp = await self.client.request(
                         instance.origin,

@@ -95,6 +95,7 @@ class _Exchange:
         "scope",
         "started",
         "status",
+        "task",
         "waiter",
     )
 
@@ -118,6 +119,7 @@ class _Exchange:
         self.more_body_sent = False
         self.status = 0
         self.head: list[bytes] | None = None
+        self.task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         waiter = self.waiter
@@ -377,10 +379,10 @@ class HttpProtocol(asyncio.Protocol):
     # -- exchanges
     def _start(self, exchange: _Exchange) -> None:
         self.current = exchange
-        task = self.loop.create_task(self._run(exchange))
-        tasks = self.server.tasks
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        # The task leaves ``tasks`` at the end of ``_run`` (not by a done callback: that
+        # would be one more loop callback per request).
+        exchange.task = task = self.loop.create_task(self._run(exchange))
+        self.server.tasks.add(task)
 
     async def _run(self, exchange: _Exchange) -> None:
         try:
@@ -395,6 +397,9 @@ class HttpProtocol(asyncio.Protocol):
                 raise
             _log_app_error(exc)
             return
+        finally:
+            if exchange.task is not None:
+                self.server.tasks.discard(exchange.task)
         if not exchange.finished and not self.closed:
             if not exchange.started:
                 self.write(_INTERNAL_ERROR)
