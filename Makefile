@@ -51,7 +51,7 @@ test: setup ## Run the whole test suite against real PostgreSQL and Redis
 lint: setup ## ruff, mypy, import-linter and the Django migrations check
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy acl/src outbox/src facade/src strangler/src extracted/catalog/src
+	$(RUN) mypy acl/src outbox/src facade/src strangler/src extracted/catalog/src client/src contracts/src
 	$(RUN) lint-imports
 	$(RUN) python monolith/manage.py makemigrations --check --dry-run
 
@@ -68,9 +68,17 @@ bench-monolith: setup ## Benchmark the monolith's product list/detail under guni
 bench-catalog: setup ## Benchmark the catalog service against the monolith (same data, same run)
 	$(RUN) python bench/catalog_bench.py $(ARGS)
 
+.PHONY: bench-outbox
+bench-outbox: setup ## Benchmark the outbox: relay drain rate, commit-to-applied lag, peak RSS
+	$(RUN) python bench/outbox_bench.py $(ARGS)
+
 .PHONY: bench-facade
 bench-facade: setup ## Benchmark the facade against nginx and a direct upstream
 	$(RUN) python bench/facade_bench.py $(ARGS)
+
+.PHONY: contracts
+contracts: setup ## Pact: consumer tests (regenerate contracts/pacts), verify monolith + catalog, print the matrix
+	$(RUN) strangler contracts verify $(ARGS)
 
 .PHONY: tags
 tags: ## Create or move the step-N tags from the Migration-Step commit trailers

@@ -75,9 +75,11 @@ INSTALLED_APPS = [
     "shop.orders",
     "shop.payments",
     "shop.core",
+    "shop.outbox",
 ]
 
 MIDDLEWARE = [
+    "shop.outbox.context.TraceContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -185,3 +187,12 @@ SHOP_MAX_LINE_QUANTITY = 999  # per cart line; larger quantities are a client er
 # Problem details (RFC 9457) "type" URIs are this prefix plus a slug, e.g. .../insufficient-stock
 PROBLEM_TYPE_BASE = os.environ.get("PROBLEM_TYPE_BASE", "https://shop.example.com/problems/")
 CSRF_FAILURE_VIEW = "shop.core.errorviews.csrf_failure"
+
+# Contract tests only: the Pact provider-state endpoint POST /_pact/provider-states
+# (shop/pact_states), answering on loopback only. It wipes and seeds catalog data, so it
+# refuses to exist outside local.
+PACT_PROVIDER_STATES = env_bool("PACT_PROVIDER_STATES", default=False)
+if PACT_PROVIDER_STATES and ENVIRONMENT != "local":
+    raise ImproperlyConfigured("PACT_PROVIDER_STATES is for contract tests; SHOP_ENV is not local")
+if PACT_PROVIDER_STATES:
+    INSTALLED_APPS.append("shop.pact_states")

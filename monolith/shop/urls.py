@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -10,6 +11,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("shop.storefront.urls")),
 ]
+
+if settings.PACT_PROVIDER_STATES:  # contract tests only (shop/pact_states)
+    urlpatterns.insert(0, path("_pact/", include("shop.pact_states.urls")))
 
 handler400 = "shop.core.errorviews.bad_request"
 handler403 = "shop.core.errorviews.permission_denied"

@@ -89,7 +89,8 @@ def engine(catalog_url: str) -> Iterator[Engine]:
 def clean(engine: Engine) -> Engine:
     with engine.begin() as conn:
         conn.execute(text(
-            "TRUNCATE products, categories, inbox, dead_letters, parked_aggregates,"
+            "TRUNCATE products, categories, inbox, inbox_applied_version, inbox_deliveries,"
+            " parked_events, sync_applied_events, dead_letters,"
             " backfill_checkpoints"
         ))  # fmt: skip
     return engine

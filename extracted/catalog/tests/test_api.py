@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,6 @@ import pytest
 from acl.catalog.domain import Attribute, Category, CategoryRef, Money, Product, ProductStatus
 from acl.catalog.legacy_json import product_to_legacy_json, render
 from catalog_service.bootstrap import http_app
-from catalog_service.service_layer import handlers
 from catalog_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 from catalog_service.settings import Settings
 from sqlalchemy import Engine
@@ -43,11 +41,10 @@ CATALOG = [product(i) for i in range(1, 46)] + [
 
 @pytest.fixture
 def client(clean: Engine, catalog_url: str) -> Iterator[SyncClient]:
-    uow = SqlAlchemyUnitOfWork(clean)
-    for category in (KITCHEN, CUPS, GARDEN):
-        handlers.apply_category_snapshot(uow, category, 1, uuid.uuid4())
-    for item in CATALOG:
-        handlers.apply_product_snapshot(uow, item, 1, uuid.uuid4())
+    with SqlAlchemyUnitOfWork(clean) as uow:
+        uow.categories.upsert_many([KITCHEN, CUPS, GARDEN])
+        uow.products.upsert_many(CATALOG)
+        uow.commit()
     app = http_app(Settings(database_url=catalog_url, pool_min_size=1, pool_max_size=4))
     test_client = SyncClient(app)
     try:

@@ -1,7 +1,8 @@
 """The admin API under ``/_strangler/api/``: bearer token from FACADE_ADMIN_TOKEN.
 
 GET  routes | routes/{id} | upstreams | audit?limit=N | shadow | match?method=&path=
-PUT  routes/{id}            {"mode": "canary", "percent": 10}   (PATCH works too)
+PUT  routes/{id}            {"mode": "canary", "percent": 10}   (PATCH works too; canary and
+                            extracted pass the contract gate first, "force": true overrides)
 POST upstreams/{name}/active {"pool": "green"}
 POST reload                 re-read FACADE_ROUTES_FILE
 PUT  config                 replace the whole routes document (JSON)
@@ -16,6 +17,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from facade.config import ConfigError, dump_config
+from facade.gate import GateSettings, guard_route_change
 from facade.problem import send_json, send_problem
 from facade.settings import FacadeSettings
 from facade.shadow import ShadowQueue
@@ -32,6 +34,7 @@ class AdminAPI:
         self._token = token.encode()
         self.state = state
         self.shadow = shadow
+        self.gate = GateSettings.from_env()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._token:
@@ -83,6 +86,14 @@ class AdminAPI:
                 changes = await _json_body(receive)
                 if not isinstance(changes, dict):
                     raise _BadRequest('expected a JSON object such as {"mode": "extracted"}')
+                force = changes.pop("force", False) is True
+                refusal = await guard_route_change(
+                    state, rid, changes, who=who, force=force, settings=self.gate
+                )
+                if refusal is not None:
+                    return await send_problem(
+                        send, 409, refusal.summary(), reasons=list(refusal.reasons)
+                    )
                 try:
                     new = await state.set_route(rid, changes, who=who)
                 except KeyError:

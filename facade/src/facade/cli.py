@@ -94,11 +94,26 @@ def set_route(
         float | None, typer.Option("--percent", help="Canary share (0-100).")
     ] = None,
     facade_url: FacadeURL = "http://127.0.0.1:8080",
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Override a failing contract gate (audited, loudly)."),
+    ] = False,
 ) -> None:
-    """Switch a route's mode on a running facade (every replica follows via Redis)."""
+    """Switch a route's mode on a running facade (every replica follows via Redis).
+
+    canary and extracted pass the contract gate first (when the facade runs with
+    FACADE_CONTRACT_GATE=on): the candidate must be verified green for every pact that
+    covers the route. A refusal prints the reasons and exits 1.
+    """
     body: dict[str, Any] = {"mode": mode}
     if percent is not None:
         body["percent"] = percent
+    if force:
+        body["force"] = True
+        err.print(
+            "[bold red]WARNING: --force overrides the contract gate; the override is recorded "
+            "in the facade's audit log.[/bold red]"
+        )
     data = _call(facade_url, "PUT", f"/routes/{route}", json=body)
     pct = f" {data['percent']:g}%" if data.get("percent") is not None else ""
     console.print(f"route [bold]{route}[/bold] is now [green]{data['mode']}{pct}[/green]")

@@ -1,8 +1,8 @@
 """Every write to catalog data (``shop_category``, ``shop_product``).
 
 Keyword-only arguments, one transaction per call, validation that every entry point
-(API, admin, seed) shares. Later steps add "write an outbox event in the same
-transaction" here: one line per function, next to its write.
+(API, admin, seed) shares. Each write records its outbox event(s) in the same
+transaction (``shop.outbox.events``), one line next to the write.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Trim, Upper
 from django.utils.text import slugify
 
@@ -22,6 +22,7 @@ from shop.catalog.models import Category, Product, ProductStatus
 from shop.core.clock import legacy_now
 from shop.core.errors import Conflict, DuplicateSku, ValidationFailed
 from shop.inventory import services as inventory
+from shop.outbox import events
 
 
 class _Unset:
@@ -30,6 +31,8 @@ class _Unset:
 
 
 UNSET: Final = _Unset()
+# model field name -> legacy column name, for the events' "changed" list
+_COLUMN: Final = {"category": "cat_id"}
 """Marks "leave this field as it is" in the ``*_update`` services."""
 
 SKU_RE = re.compile(r"^[A-Z0-9][A-Z0-9._/-]*$")
@@ -185,6 +188,7 @@ def product_create(
         raise DuplicateSku(
             errors={"sku": [f"A product with SKU {product.sku} already exists."]}
         ) from exc
+    events.products_changed([product.pk])
     if initial_stock:
         inventory.stock_adjust(
             product_id=product.pk,
@@ -247,6 +251,7 @@ def product_update(
                 Product.objects.filter(pk=product.pk).update(**changes)
         except IntegrityError as exc:
             raise DuplicateSku(errors={"sku": ["A product with this SKU already exists."]}) from exc
+        events.products_changed([product.pk], changed=[_COLUMN.get(name, name) for name in changes])
     if new_stock is not None:
         inventory.stock_set(
             product_id=product.pk, quantity=new_stock, ref=actor or "product_update"
@@ -261,6 +266,7 @@ def product_set_status(*, product: Product, status: str) -> Product:
     _clean_status(status, errors)
     _raise_if(errors)
     Product.objects.filter(pk=product.pk).update(st=status, updated=legacy_now())
+    events.products_changed([product.pk], changed=["st", "updated"])
     product.refresh_from_db(fields=["st", "updated"])
     return product
 
@@ -280,11 +286,16 @@ def product_bulk_set_status(*, product_ids: Sequence[int], status: str) -> int:
     ids = sorted(set(product_ids))
     if not ids:
         return 0
-    return (
-        Product.objects.filter(pk__in=ids)
-        .exclude(st=status)
-        .update(st=status, updated=legacy_now())
-    )
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE shop_product SET st = %s, updated = %s"  # noqa: S608 (constant SQL)
+            f" WHERE id = ANY(%s) AND st <> %s {events.RETURNING_PRODUCT}",
+            [status, legacy_now(), ids, status],
+        )
+        rows = events.as_product_rows(cur.fetchall())
+    # The rows as updated, read back by the UPDATE itself; one outbox statement for all.
+    events.products_changed(rows=rows, changed=["st", "updated"])
+    return len(rows)
 
 
 # --- categories -----------------------------------------------------------------------------
@@ -326,6 +337,7 @@ def category_create(
     _ensure_slug_free(clean_slug)
     category = Category(name=clean_name, slug=clean_slug, parent=parent, sort_order=sort_order)
     category.save(force_insert=True)
+    events.categories_changed([category.pk])
     return category
 
 
@@ -360,4 +372,5 @@ def category_update(
     if not isinstance(sort_order, _Unset):
         category.sort_order = sort_order
     category.save()
+    events.categories_changed([category.pk])
     return category

@@ -2,21 +2,22 @@
 
 Every change is ONE conditional UPDATE on the product row (``qty = qty +/- n`` through F()
 expressions, guarded by ``qty >= n`` when taking stock), so concurrent checkouts never
-oversell and never lose an update, plus one ``shop_stockmove`` row per product in the same
-transaction.
+oversell and never lose an update, plus one ``shop_stockmove`` row per product and one
+``catalog.product.stock_changed.v1`` outbox event per product in the same transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from shop.catalog.models import Product
 from shop.core.clock import legacy_now
 from shop.core.errors import InsufficientStock, NotFound, ValidationFailed
 from shop.inventory.models import StockMove, StockMoveReason
+from shop.outbox import events
 
 REF_MAX = 64
 
@@ -59,6 +60,7 @@ def stock_adjust(
             available=available,
         )
     StockMove.objects.create(product_id=product_id, delta=delta, reason=reason, ref=_ref(ref))
+    events.products_changed([product_id], stock=True)
     return _current_qty(product_id)
 
 
@@ -130,8 +132,15 @@ def stock_bulk_restock(*, product_ids: Sequence[int], quantity: int, ref: str) -
     if not ids:
         return 0
     now = legacy_now()
-    changed = list(Product.objects.filter(pk__in=ids).values_list("pk", flat=True))
-    Product.objects.filter(pk__in=changed).update(qty=F("qty") + quantity, updated=now)
+    # qty = qty + n in ONE UPDATE; RETURNING reads the rows back for the outbox events.
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE shop_product SET qty = qty + %s, updated = %s"  # noqa: S608 (constant SQL)
+            f" WHERE id = ANY(%s) {events.RETURNING_PRODUCT}",
+            [quantity, now, ids],
+        )
+        rows = events.as_product_rows(cur.fetchall())
+    changed = sorted(row["id"] for row in rows)
     StockMove.objects.bulk_create(
         StockMove(
             product_id=pk,
@@ -142,4 +151,5 @@ def stock_bulk_restock(*, product_ids: Sequence[int], quantity: int, ref: str) -
         )
         for pk in changed
     )
+    events.products_changed(rows=rows, stock=True)  # one statement for all
     return len(changed)

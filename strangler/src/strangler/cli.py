@@ -14,7 +14,7 @@ from rich.table import Table
 
 from strangler.config import ConfigError, StackConfig, load_config
 from strangler.embedded import EmbeddedServerError
-from strangler.stack import bring_up, probes
+from strangler.stack import bring_up, has_module, probes, sync_check
 from strangler.supervisor import StackError, Supervisor
 
 app = typer.Typer(
@@ -30,6 +30,13 @@ try:  # the facade brings its own route commands
 
     app.add_typer(routes_app, name="routes", help="Inspect, check and change facade routes.")
 except ImportError:  # pragma: no cover - the facade is part of the workspace
+    pass
+
+try:  # the contract tooling: verify, matrix, can-i-cutover
+    from contracts.cli import contracts_app
+
+    app.add_typer(contracts_app, name="contracts", help="Pact verification and the cut-over gate.")
+except ImportError:  # pragma: no cover - contracts is part of the workspace
     pass
 
 
@@ -110,6 +117,17 @@ def demo_check(products: Products = 500) -> None:
                 table.add_row(
                     probe.name, probe.url, f"[green]{result}[/]" if ok else f"[red]{result}[/]"
                 )
+        if has_module("catalog_service"):
+            try:
+                synced = sync_check(config)
+                table.add_row(
+                    "sync monolith -> catalog",
+                    f"price of product {synced.product_id} -> {synced.price}",
+                    f"[green]visible after {synced.latency_ms:.0f} ms[/]",
+                )
+            except (StackError, httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
+                failures += 1
+                table.add_row("sync monolith -> catalog", "", f"[red]{exc}[/]")
         console.print(table)
     except (StackError, EmbeddedServerError) as exc:
         console.print(f"[bold red]the stack did not come up:[/] {exc}")

@@ -63,6 +63,13 @@ def _port(env: dict[str, str], name: str, default: int) -> int:
     return port
 
 
+def _lanes(env: dict[str, str]) -> int:
+    raw = env.get("CATALOG_SYNC_LANES") or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= 32:
+        raise ConfigError(f"CATALOG_SYNC_LANES={raw!r} must be a whole number from 1 to 32")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class StackConfig:
     state_dir: Path
@@ -74,6 +81,7 @@ class StackConfig:
     facade_port: int
     catalog_port: int
     admin_token: str
+    catalog_sync_lanes: int
     base_env: dict[str, str]
 
     @property
@@ -95,6 +103,11 @@ class StackConfig:
 
     def cache_url(self) -> str:
         return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def broker_url(self) -> str:
+        """The Celery broker of the sync (relay -> catalog consumer): OUTBOX_BROKER_URL,
+        else the stack's Redis. ``amqp://`` (RabbitMQ) works too."""
+        return self.base_env.get("OUTBOX_BROKER_URL") or self.cache_url()
 
     @property
     def facade_url(self) -> str:
@@ -155,5 +168,6 @@ def load_config(environ: dict[str, str] | None = None) -> StackConfig:
         facade_port=_port(env, "FACADE_PORT", FACADE_PORT),
         catalog_port=_port(env, "CATALOG_PORT", CATALOG_PORT),
         admin_token=_admin_token(env, state_dir),
+        catalog_sync_lanes=_lanes(env),
         base_env=env,
     )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
+from decimal import Decimal
 
+import httpx
 import psycopg
 import redis
 from rich.console import Console
@@ -93,6 +97,71 @@ def ensure_databases(config: StackConfig) -> None:
                 conn.execute(f'CREATE DATABASE "{name}"')
 
 
+CATALOG_QUEUE = "catalog.events"
+CATALOG_TASK = "catalog.apply"
+
+
+def catalog_queues(config: StackConfig) -> list[str]:
+    """The catalog consumer's queue (bulkhead), or its lane queues with several lanes."""
+    if config.catalog_sync_lanes == 1:
+        return [CATALOG_QUEUE]
+    return [f"{CATALOG_QUEUE}.{lane}" for lane in range(config.catalog_sync_lanes)]
+
+
+def sync_components(config: StackConfig) -> list[Component]:
+    """The outbox relay (monolith DB -> broker) and one catalog consumer worker per lane."""
+    env = config.component_env()
+    parts = [
+        Component(
+            name="relay",
+            command=[
+                sys.executable,
+                "-m",
+                "outbox",
+                "relay",
+                "--dsn",
+                config.db_url("shop"),
+                "--broker",
+                config.broker_url(),
+                "--task",
+                CATALOG_TASK,
+                "--queue",
+                CATALOG_QUEUE,
+                "--lanes",
+                str(config.catalog_sync_lanes),
+            ],
+            env=env,
+        )
+    ]
+    for lane, queue in enumerate(catalog_queues(config)):
+        parts.append(
+            Component(
+                name="sync" if config.catalog_sync_lanes == 1 else f"sync.{lane}",
+                command=[
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "catalog_service.entrypoints.consumer",
+                    "worker",
+                    "-Q",
+                    queue,
+                    "-c",
+                    "1",
+                    "--prefetch-multiplier",
+                    "1",
+                    "-n",
+                    f"catalog-sync-{lane}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--loglevel=INFO",
+                ],
+                env={**env, "CATALOG_BROKER_URL": config.broker_url()},
+            )
+        )
+    return parts
+
+
 def applications(config: StackConfig) -> list[Component]:
     env = config.component_env()
     parts = [
@@ -114,6 +183,29 @@ def applications(config: StackConfig) -> list[Component]:
             },
         )
     ]
+    if has_module("catalog_service"):
+        parts.append(
+            Component(
+                name="catalog",
+                command=[
+                    sys.executable,
+                    "-m",
+                    "catalog_service",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(config.catalog_port),
+                ],
+                env=env,
+                ready_url=f"{config.catalog_url}/readyz",
+                public_urls={
+                    "catalog service": f"{config.catalog_url}/api/products/",
+                    "catalog v2 API": f"{config.catalog_url}/v2/products",
+                },
+            )
+        )
+        parts += sync_components(config)
     if has_module("facade.app"):
         parts.append(
             Component(
@@ -126,6 +218,11 @@ def applications(config: StackConfig) -> list[Component]:
                     "FACADE_HOST": "127.0.0.1",
                     "FACADE_PORT": str(config.facade_port),
                     "FACADE_AUDIT_LOG_FILE": str(config.state_dir / "facade-audit.jsonl"),
+                    # No canary or cut-over without a green contract verification.
+                    "FACADE_CONTRACT_GATE": env.get("FACADE_CONTRACT_GATE") or "on",
+                    "FACADE_CONTRACT_PACTS_DIR": str(REPO_ROOT / "contracts" / "pacts"),
+                    "FACADE_CONTRACT_LEDGER": env.get("CONTRACTS_LEDGER")
+                    or str(config.state_dir / "contracts" / "ledger.json"),
                 },
                 ready_url=f"{config.facade_url}/readyz",
                 public_urls={
@@ -146,10 +243,30 @@ def run_manage(config: StackConfig, *args: str, console: Console) -> None:
         raise StackError(f"manage.py {' '.join(args)} failed with exit code {result.returncode}")
 
 
-def product_count(config: StackConfig) -> int:
-    with psycopg.connect(config.db_url("shop")) as conn:
-        row = conn.execute("SELECT count(*) FROM shop_product").fetchone()
+def product_count(config: StackConfig, database: str = "shop") -> int:
+    table = "shop_product" if database == "shop" else "products"
+    with psycopg.connect(config.db_url(database)) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
         return int(row[0]) if row else 0
+
+
+def run_catalog(config: StackConfig, *args: str) -> None:
+    command = [sys.executable, "-m", "catalog_service", *args]
+    result = subprocess.run(command, env=config.component_env(), check=False)
+    if result.returncode != 0:
+        raise StackError(f"catalog-service {args[0]} failed with exit code {result.returncode}")
+
+
+def prepare_catalog(config: StackConfig, *, console: Console) -> None:
+    """Migrate the catalog service's database and, when it is empty, backfill it."""
+    console.print("[bold]» migrating the catalog database[/]")
+    run_catalog(config, "migrate", "--database-url", config.db_url("catalog"))
+    if product_count(config, "catalog") == 0:
+        console.print("[bold]» backfilling the catalog service from the monolith[/]")
+        run_catalog(
+            config, "backfill", "--source-url", config.db_url("shop"),
+            "--database-url", config.db_url("catalog"),
+        )  # fmt: skip
 
 
 def prepare_data(config: StackConfig, *, products: int, console: Console) -> None:
@@ -162,6 +279,8 @@ def prepare_data(config: StackConfig, *, products: int, console: Console) -> Non
         run_manage(config, "seed_shop", "--products", str(products), console=console)
     else:
         console.print("[dim]» the shop already has data; not seeding (use `strangler reset`)[/]")
+    if has_module("catalog_service"):
+        prepare_catalog(config, console=console)
 
 
 def bring_up(
@@ -182,6 +301,11 @@ def probes(config: StackConfig) -> list[Probe]:
         Probe("monolith storefront", f"{config.monolith_url}/", "<html"),
         Probe("monolith API", f"{config.monolith_url}/api/products/", '"results"'),
     ]
+    if has_module("catalog_service"):
+        checks += [
+            Probe("catalog ready", f"{config.catalog_url}/readyz"),
+            Probe("catalog API", f"{config.catalog_url}/api/products/", '"results"'),
+        ]
     if has_module("facade.app"):
         base = config.facade_url
         checks += [
@@ -193,3 +317,40 @@ def probes(config: StackConfig) -> list[Probe]:
             Probe("facade metrics", f"{base}/metrics", "# TYPE"),
         ]
     return checks
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    product_id: int
+    price: str
+    latency_ms: float
+
+
+def sync_check(config: StackConfig, *, timeout: float = 15.0) -> SyncResult:
+    """Change a price through the monolith's services; wait (bounded) until the catalog
+    service shows it. Returns the commit-to-visible latency."""
+    with httpx.Client(timeout=5.0) as client:
+        listing = client.get(f"{config.catalog_url}/api/products/", params={"page_size": 1})
+        listing.raise_for_status()
+        first = listing.json()["results"][0]
+        product_id = int(first["id"])
+        old = Decimal(str(first["price"]))
+        new = old + Decimal("0.01") if old < Decimal("99999") else old - Decimal("0.01")
+        changed = subprocess.run(
+            [*MANAGE, "catalog_set_price", str(product_id), f"{new:.2f}"],
+            cwd=MONOLITH_DIR, env=config.component_env(), capture_output=True, text=True,
+            check=False,
+        )  # fmt: skip
+        if changed.returncode != 0:
+            raise StackError(f"catalog_set_price failed: {changed.stderr[-2000:]}")
+        committed_at = float(json.loads(changed.stdout.strip().splitlines()[-1])["committed_at"])
+        deadline = time.monotonic() + timeout
+        url = f"{config.catalog_url}/api/products/{product_id}/"
+        while time.monotonic() < deadline:
+            response = client.get(url)
+            if response.status_code == 200 and Decimal(str(response.json()["price"])) == new:
+                return SyncResult(product_id, f"{new:.2f}", (time.time() - committed_at) * 1000)
+            time.sleep(0.01)  # polling a condition with a deadline
+    raise StackError(
+        f"the catalog service did not show product {product_id} at {new:.2f} within {timeout}s"
+    )

@@ -183,7 +183,11 @@ def decode_event(
             case EventType.PRODUCT_UPSERTED | EventType.PRODUCT_STOCK_CHANGED:
                 product_payload = ProductPayload.model_validate(payload)
                 _same_aggregate(envelope, product_payload.row.id)
-                product = product_from_row(_product_row(product_payload.row), version=meta.version)
+                product = product_from_row(
+                    _product_row(product_payload.row),
+                    version=meta.version,
+                    attrs_policy=attrs_policy,
+                )
                 return ProductSnapshot(meta, product, tuple(product_payload.changed))
             case EventType.CATEGORY_UPSERTED:
                 category_payload = CategoryPayload.model_validate(payload)
@@ -203,6 +207,37 @@ def decode_event(
     except FieldProblem as problem:
         raise untranslatable(record, envelope.event_id, problem) from None
     raise AssertionError(f"unhandled event type {envelope.event_type}")  # pragma: no cover
+
+
+def from_outbox_envelope(message: Mapping[str, Any]) -> dict[str, Any]:
+    """The transport envelope the outbox relay sends (``outbox.Envelope``: ``version``,
+    ``created_at``, headers of any JSON type) -> this module's event envelope.
+
+    Plain data in and out: the ACL knows the wire shape, not the outbox library. Missing
+    keys are left out, so ``decode_event`` reports them as a malformed event.
+    """
+    mapped: dict[str, Any] = {
+        key: message[key]
+        for key in ("event_id", "event_type", "aggregate_type", "aggregate_id", "payload")
+        if key in message
+    }
+    if "version" in message:
+        mapped["aggregate_version"] = message["version"]
+    if "created_at" in message:
+        mapped["occurred_at"] = message["created_at"]
+    headers = message.get("headers") or {}
+    if isinstance(headers, Mapping):
+        mapped["headers"] = {str(k): str(v) for k, v in headers.items() if v is not None}
+    else:
+        mapped["headers"] = headers  # rejected by decode_event
+    return mapped
+
+
+def decode_outbox_message(
+    message: Mapping[str, Any], *, attrs_policy: quirks.AttrsPolicy = quirks.AttrsPolicy.STRICT
+) -> CatalogEvent:
+    """``decode_event`` for what a Celery consumer receives from the outbox relay."""
+    return decode_event(from_outbox_envelope(message), attrs_policy=attrs_policy)
 
 
 def _raw_id(raw: bytes | str | Mapping[str, Any]) -> object:

@@ -7,7 +7,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from acl.catalog.quirks import AttrsPolicy
-from pydantic import model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"change-me", "changeme", "password", "postgres", "secret"}
@@ -25,6 +25,22 @@ class Settings(BaseSettings):
     # Like the monolith's BEHIND_FACADE: trust X-Forwarded-Host/-Proto for absolute links.
     behind_facade: bool = True
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # --- the sync consumer (Celery) -----------------------------------------------------
+    # Broker: CATALOG_BROKER_URL, else REDIS_URL (the stack's Redis); amqp:// works too.
+    broker_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("CATALOG_BROKER_URL", "REDIS_URL"),
+    )
+    sync_queue: str = "catalog.events"  # the relay routes catalog events here (bulkhead)
+    sync_lanes: int = 1  # lane queues catalog.events.0..N-1, one worker each
+    sync_max_attempts: int = 5  # in-worker tries before the aggregate is parked
+    sync_backoff_base: float = 0.2
+    # Redis: an unacknowledged message of a dead worker comes back after this long. Must
+    # exceed the longest task incl. its in-worker retries (5 tries: ~3 s of backoff).
+    sync_visibility_timeout: float = 60.0
+    # Record every applied event in sync_applied_events (tests, audits); off by default.
+    sync_audit: bool = False
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_local(self) -> Settings:

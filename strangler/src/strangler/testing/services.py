@@ -23,7 +23,9 @@ _stack = contextlib.ExitStack()
 # importlib mode pytest names them "<member>.tests.<module>" and, for a parent package
 # it has not seen imported yet, inserts an empty stand-in module that would hide the
 # real package of the same name. Importing the real packages first prevents that.
-WORKSPACE_PACKAGES = ("facade", "acl", "outbox", "catalog_service", "strangler")
+WORKSPACE_PACKAGES = (
+    "facade", "acl", "outbox", "catalog_service", "strangler", "shop_client", "contracts",
+)  # fmt: skip
 
 TEST_DATABASES = ("shop", "catalog", "orders")
 

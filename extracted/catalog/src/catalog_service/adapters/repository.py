@@ -13,7 +13,6 @@ from catalog_service.adapters.tables import (
     backfill_checkpoints,
     categories,
     dead_letters,
-    inbox,
     products,
 )
 from catalog_service.domain import Attribute, Category, Money, Product, ProductStatus
@@ -159,21 +158,6 @@ class CategoryRepository:
             .values(deleted=True, version=version)
         )
         return bool(result.rowcount)
-
-
-class Inbox:
-    def __init__(self, connection: Connection) -> None:
-        self._c = connection
-
-    def record(self, event_id: uuid.UUID, consumer: str) -> bool:
-        """True the first time; False for a duplicate (waits for a concurrent twin)."""
-        stmt = (
-            insert(inbox)
-            .values(consumer=consumer, event_id=event_id)
-            .on_conflict_do_nothing()
-            .returning(inbox.c.event_id)
-        )
-        return self._c.execute(stmt).first() is not None
 
 
 class DeadLetters:

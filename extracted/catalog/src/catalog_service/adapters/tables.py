@@ -17,12 +17,12 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    PrimaryKeyConstraint,
     String,
     Table,
     Text,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -79,23 +79,17 @@ categories = Table(
     Index("categories_slug", "slug"),
 )
 
-# Idempotent consumer: one row per handled event, written in the same transaction.
-inbox = Table(
-    "inbox",
-    metadata,
-    Column("consumer", String(100), nullable=False),
-    Column("event_id", Uuid, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("consumer", "event_id", name="inbox_pkey"),
-    Index("inbox_received_at", "received_at"),  # for pruning
-)
+# The inbox (dedupe, applied versions, delivery counts, parked events) is the outbox
+# library's (``outbox.schema.inbox_ddl``, created by migration 0002): one implementation.
+INBOX_TABLES = ("inbox", "inbox_applied_version", "inbox_deliveries", "parked_events")
 
-# Events / rows that could not be applied; the consumer's retry logic fills these.
+# Rows the backfill could not translate (events that cannot be applied are parked in the
+# library's ``parked_events`` instead).
 dead_letters = Table(
     "dead_letters",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("source", String(32), nullable=False),  # "consumer" | "backfill"
+    Column("source", String(32), nullable=False),  # "backfill"
     Column("aggregate_type", String(64), nullable=False),
     Column("aggregate_id", String(64), nullable=False),
     Column("event_id", Uuid),
@@ -108,16 +102,19 @@ dead_letters = Table(
     Index("dead_letters_aggregate", "aggregate_type", "aggregate_id"),
 )
 
-# An aggregate whose event keeps failing: later events of it wait until a replay.
-parked_aggregates = Table(
-    "parked_aggregates",
+# One row per event that took effect (CATALOG_SYNC_AUDIT=true): lets tests prove "no event
+# twice" and "versions monotone per aggregate" from the outside.
+sync_applied_events = Table(
+    "sync_applied_events",
     metadata,
+    Column("seq", BigInteger, Identity(), primary_key=True),
+    Column("event_id", Uuid, nullable=False),
     Column("aggregate_type", String(64), nullable=False),
     Column("aggregate_id", String(64), nullable=False),
-    Column("parked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("reason", Text, nullable=False),
-    PrimaryKeyConstraint("aggregate_type", "aggregate_id", name="parked_aggregates_pkey"),
-)
+    Column("version", BigInteger, nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False,
+           server_default=text("clock_timestamp()")),
+)  # fmt: skip
 
 backfill_checkpoints = Table(
     "backfill_checkpoints",

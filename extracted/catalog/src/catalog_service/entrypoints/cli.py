@@ -43,11 +43,15 @@ def backfill(
     database_url: Annotated[str | None, typer.Option(help="default: CATALOG_DATABASE_URL")] = None,
     batch_size: int = 2000,
     source_position: Annotated[
-        str | None, typer.Option(help="outbox position recorded before the snapshot")
+        str | None, typer.Option(help="outbox position (default: read at the snapshot)")
     ] = None,
     version_sql: Annotated[
-        str, typer.Option(help="SQL expression over legacy row p giving its version")
-    ] = "0",
+        str | None,
+        typer.Option(
+            help="SQL expression over the legacy row giving its version (default: the "
+            "monolith's outbox version counter, read in the backfill's snapshot; 0 without one)"
+        ),
+    ] = None,
     restart: Annotated[bool, typer.Option(help="ignore an unfinished checkpoint")] = False,
     attrs_policy: AttrsPolicy = AttrsPolicy.LEGACY,
 ) -> None:
@@ -82,7 +86,63 @@ def backfill(
         f"categories: {report.categories}, products: {report.products}, "
         f"untranslatable: {report.failed} (see dead_letters)"
     )
+    if report.source_position:
+        console.print(f"outbox position at the snapshot: {report.source_position}")
     console.print(f"backfill rows/s: {report.rows_per_second:.0f} ({report.seconds:.2f}s)")
+
+
+@app.command()
+def reconcile(
+    source_url: Annotated[str, typer.Option(help="the monolith's DATABASE_URL (read only)")],
+    database_url: Annotated[str | None, typer.Option(help="default: CATALOG_DATABASE_URL")] = None,
+    repair: Annotated[
+        bool, typer.Option(help="re-emit events for the drifted aggregates (monolith outbox)")
+    ] = False,
+    reemit_command: Annotated[
+        str,
+        typer.Option(
+            envvar="CATALOG_REEMIT_COMMAND",
+            help="the monolith's re-emit command; the drifted ids are appended",
+        ),
+    ] = "python monolith/manage.py catalog_reemit",
+    attrs_policy: AttrsPolicy = AttrsPolicy.LEGACY,
+) -> None:
+    """Compare monolith and service per aggregate; exit 0 without drift, 1 with drift."""
+    import shlex
+    import subprocess
+
+    from rich.table import Table
+
+    from catalog_service.bootstrap import engine_for
+    from catalog_service.service_layer.reconcile import reconcile as run
+    from catalog_service.service_layer.reconcile import reemit_arguments
+    from catalog_service.settings import get_settings
+
+    engine = engine_for(database_url or get_settings().database_url)
+    try:
+        report = run(engine, source_url, attrs_policy=attrs_policy)
+    finally:
+        engine.dispose()
+    compared = ", ".join(f"{n} {kind}" for kind, n in report.compared.items())
+    console.print(f"compared {compared}")
+    for kind, legacy_id, error in report.untranslatable:
+        console.print(f"[yellow]untranslatable {kind} {legacy_id}: {error}[/yellow]")
+    if not report.drift:
+        console.print("[green]no drift[/green]")
+        return
+    table = Table("aggregate", "id", "drift", "fields", "monolith", "service", title="drift")
+    for d in report.drift[:200]:
+        table.add_row(d.aggregate_type, str(d.aggregate_id), d.kind, ", ".join(d.fields),
+                      d.monolith, d.service)  # fmt: skip
+    console.print(table)
+    console.print(f"[red]{len(report.drift)} drifted aggregate(s)[/red]")
+    if repair:
+        command = [*shlex.split(reemit_command), *reemit_arguments(report)]
+        console.print(f"re-emitting: {shlex.join(command)}")
+        result = subprocess.run(command, check=False)
+        if result.returncode != 0:
+            console.print(f"[red]re-emit failed with exit code {result.returncode}[/red]")
+    raise typer.Exit(1)
 
 
 def openapi_document() -> str:

@@ -5,15 +5,21 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from catalog_service.adapters.tables import metadata
+from catalog_service.adapters.tables import INBOX_TABLES, metadata
 from catalog_service.settings import get_settings, sqlalchemy_url
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
 
 
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    # The inbox tables are the outbox library's DDL (migration 0002), not in `metadata`.
+    return not (type_ == "table" and name in INBOX_TABLES)
+
+
 def run_offline() -> None:
-    context.configure(url=sqlalchemy_url(url), target_metadata=metadata, literal_binds=True)
+    context.configure(url=sqlalchemy_url(url), target_metadata=metadata, literal_binds=True,
+                      include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -22,7 +28,8 @@ def run_online() -> None:
     engine = create_engine(sqlalchemy_url(url))
     try:
         with engine.connect() as connection:
-            context.configure(connection=connection, target_metadata=metadata)
+            context.configure(connection=connection, target_metadata=metadata,
+                              include_object=include_object)
             with context.begin_transaction():
                 context.run_migrations()
     finally:

@@ -3,9 +3,18 @@
 Batches in keyset order (``id > last ORDER BY id``), each upserted together with its
 checkpoint in ONE service transaction, so a crash resumes after the last committed batch
 and a rerun is idempotent. A row the ACL refuses goes to ``dead_letters`` and the copy
-goes on. Rows get ``version`` from ``version_sql`` (an SQL expression over the legacy row
-``p``): ``0`` until the outbox exists, so any later event wins; with the outbox, pass the
-aggregate's current outbox version so replayed older events are skipped.
+goes on.
+
+No change made during the backfill is lost or applied out of order: every read runs in ONE
+``REPEATABLE READ`` snapshot of the monolith, and each row's ``version`` is its
+aggregate's counter in the monolith's outbox (``outbox_aggregate_version``) read in that
+same snapshot (the counter and the row change in the same transaction, so they agree).
+Events at or below that version are older than the copy and the consumer skips them;
+events above it are newer and apply; the upserts here never overwrite a newer version an
+event already wrote. The outbox position at the snapshot (its xmin horizon and highest
+row id) is recorded in the checkpoint. Without an outbox (a bare legacy database) the
+version is 0, so any later event wins. A resumed backfill takes a new snapshot: the rows
+copied before the crash are then older than their events, which heal them.
 """
 
 from __future__ import annotations
@@ -42,6 +51,15 @@ CATEGORY_SQL = (
     "SELECT c.id, c.name, c.slug, c.parent_id, c.sort_order, {version} AS version"
     " FROM shop_category c ORDER BY c.id"
 )
+# The aggregate's version in the monolith's outbox, read in the backfill's snapshot.
+OUTBOX_PRODUCT_VERSION = (
+    "coalesce((SELECT v.version FROM outbox_aggregate_version v WHERE v.aggregate_type ="
+    " 'catalog.product' AND v.aggregate_id = p.id::text), 0)"
+)
+OUTBOX_CATEGORY_VERSION = (
+    "coalesce((SELECT v.version FROM outbox_aggregate_version v WHERE v.aggregate_type ="
+    " 'catalog.category' AND v.aggregate_id = c.id::text), 0)"
+)
 
 
 @dataclass
@@ -59,15 +77,45 @@ class BackfillReport:
 
 
 class LegacySource:
-    """Read-only access to the monolith's catalog tables (plain SQL)."""
+    """Read-only access to the monolith's catalog tables (plain SQL), in ONE snapshot.
 
-    def __init__(self, url: str, *, version_sql: str = "0") -> None:
+    ``version_sql``: an SQL expression over the legacy row (``p`` or ``c``) giving its
+    version; ``None`` = the outbox's version counter when the monolith has an outbox,
+    else ``0``.
+    """
+
+    def __init__(self, url: str, *, version_sql: str | None = None) -> None:
         self._conn = psycopg.connect(psycopg_url(url), row_factory=dict_row, autocommit=True)
-        self._conn.execute("SET default_transaction_read_only = on")
-        self._version = sql.SQL(version_sql)  # operator-supplied, not user input
+        # One REPEATABLE READ, read-only transaction for every read: the rows and their
+        # outbox versions are one consistent cut of the monolith.
+        self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        row = self._conn.execute(
+            "SELECT to_regclass('outbox_aggregate_version') IS NOT NULL AS has_outbox"
+        ).fetchone()
+        self.has_outbox = bool(row and row["has_outbox"])
+        if version_sql is None:
+            product_version = OUTBOX_PRODUCT_VERSION if self.has_outbox else "0"
+            category_version = OUTBOX_CATEGORY_VERSION if self.has_outbox else "0"
+        else:
+            product_version = category_version = version_sql
+        self._product_version = sql.SQL(product_version)  # operator-supplied, not user input
+        self._category_version = sql.SQL(category_version)
+
+    def position(self) -> str | None:
+        """Where the outbox stood at the snapshot: ``xmin=<horizon> max_id=<row id>``."""
+        if not self.has_outbox:
+            return None
+        row = self._conn.execute(
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin,"
+            " (SELECT coalesce(max(id), 0) FROM outbox) AS max_id"
+        ).fetchone()
+        return f"xmin={row['xmin']} max_id={row['max_id']}" if row else None
 
     def close(self) -> None:
-        self._conn.close()
+        try:
+            self._conn.execute("COMMIT")
+        finally:
+            self._conn.close()
 
     def count_products(self, after_id: int) -> int:
         row = self._conn.execute("SELECT count(*) AS n FROM shop_product WHERE id > %s",
@@ -75,11 +123,11 @@ class LegacySource:
         return int(row["n"]) if row else 0
 
     def categories(self) -> list[dict[str, Any]]:
-        query = sql.SQL(CATEGORY_SQL).format(version=self._version)
+        query = sql.SQL(CATEGORY_SQL).format(version=self._category_version)
         return self._conn.execute(query).fetchall()
 
     def product_batches(self, after_id: int, size: int) -> Iterator[list[dict[str, Any]]]:
-        query = sql.SQL(PRODUCT_SQL).format(version=self._version)
+        query = sql.SQL(PRODUCT_SQL).format(version=self._product_version)
         last = after_id
         while True:
             rows = self._conn.execute(query, (last, size)).fetchall()
@@ -102,6 +150,8 @@ def run_backfill(
 ) -> BackfillReport:
     started = time.perf_counter()
     report = BackfillReport()
+    if source_position is None:
+        source_position = source.position()
     with engine.begin() as conn:
         checkpoints = Checkpoints(conn)
         state = checkpoints.get(CHECKPOINT)

@@ -1,15 +1,15 @@
-"""Sync handlers: apply what the monolith says happened, exactly once, newest wins.
+"""Sync handlers: apply what the monolith says happened, newest version wins.
 
-Each runs in one transaction: record the event id in the inbox (a duplicate stops here),
-then write only if the incoming version is newer than the stored one. The Celery consumer
-(``entrypoints``, next step) decodes an event with ``acl.catalog.events.decode_event`` and
-calls :func:`handle`.
+They only make the effect, inside a transaction someone else owns: the catalog consumer
+(``service_layer/sync.py``) runs them under the outbox library's inbox, which claims the
+event id (a duplicate never gets here), checks the per-aggregate version and commits the
+inbox row and the effect together. The stores keep their own "only if newer" check too,
+so a backfilled row is never overwritten by an older event.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import replace
 
 from acl.catalog.events import (
@@ -20,89 +20,35 @@ from acl.catalog.events import (
     ProductSnapshot,
 )
 
-from catalog_service.domain import ApplyOutcome, Category, Product
-from catalog_service.service_layer.unit_of_work import AbstractUnitOfWork
+from catalog_service.domain import ApplyOutcome
+from catalog_service.service_layer.unit_of_work import Stores
 
 logger = logging.getLogger(__name__)
 
 CONSUMER = "catalog.sync"
 
 
-def apply_product_snapshot(
-    uow: AbstractUnitOfWork,
-    snapshot: Product,
-    version: int,
-    event_id: uuid.UUID,
-    *,
-    consumer: str = CONSUMER,
-) -> ApplyOutcome:
-    product = snapshot if snapshot.version == version else replace(snapshot, version=version)
-    with uow:
-        if not uow.inbox.record(event_id, consumer):
-            return ApplyOutcome.DUPLICATE
-        applied = uow.products.upsert_if_newer(product)
-        uow.commit()  # the inbox row commits even when stale: the event has been handled
-    outcome = ApplyOutcome.APPLIED if applied else ApplyOutcome.STALE
-    logger.debug("product %s v%s: %s", product.legacy_id, version, outcome)
-    return outcome
-
-
-def apply_product_removed(
-    uow: AbstractUnitOfWork, legacy_id: int, version: int, event_id: uuid.UUID,
-    *, consumer: str = CONSUMER,
-) -> ApplyOutcome:  # fmt: skip
-    with uow:
-        if not uow.inbox.record(event_id, consumer):
-            return ApplyOutcome.DUPLICATE
-        applied = uow.products.tombstone_if_newer(legacy_id, version)
-        uow.commit()
+def _outcome(applied: bool) -> ApplyOutcome:
     return ApplyOutcome.APPLIED if applied else ApplyOutcome.STALE
 
 
-def apply_category_snapshot(
-    uow: AbstractUnitOfWork, category: Category, version: int, event_id: uuid.UUID,
-    *, consumer: str = CONSUMER,
-) -> ApplyOutcome:  # fmt: skip
-    category = category if category.version == version else replace(category, version=version)
-    with uow:
-        if not uow.inbox.record(event_id, consumer):
-            return ApplyOutcome.DUPLICATE
-        applied = uow.categories.upsert_if_newer(category)
-        uow.commit()
-    return ApplyOutcome.APPLIED if applied else ApplyOutcome.STALE
-
-
-def apply_category_removed(
-    uow: AbstractUnitOfWork, legacy_id: int, version: int, event_id: uuid.UUID,
-    *, consumer: str = CONSUMER,
-) -> ApplyOutcome:  # fmt: skip
-    with uow:
-        if not uow.inbox.record(event_id, consumer):
-            return ApplyOutcome.DUPLICATE
-        applied = uow.categories.tombstone_if_newer(legacy_id, version)
-        uow.commit()
-    return ApplyOutcome.APPLIED if applied else ApplyOutcome.STALE
-
-
-def handle(
-    uow: AbstractUnitOfWork, event: CatalogEvent, *, consumer: str = CONSUMER
-) -> ApplyOutcome:
-    """Dispatch a decoded integration event to its handler."""
-    meta = event.meta
+def handle(stores: Stores, event: CatalogEvent) -> ApplyOutcome:
+    """Apply a decoded integration event to the stores (no commit)."""
+    version = event.meta.version
     match event:
         case ProductSnapshot():
-            return apply_product_snapshot(
-                uow, event.product, meta.version, meta.event_id, consumer=consumer
-            )
+            product = event.product
+            if product.version != version:
+                product = replace(product, version=version)
+            outcome = _outcome(stores.products.upsert_if_newer(product))
         case ProductRemoved():
-            return apply_product_removed(
-                uow, event.legacy_id, meta.version, meta.event_id, consumer=consumer
-            )
+            outcome = _outcome(stores.products.tombstone_if_newer(event.legacy_id, version))
         case CategorySnapshot():
-            return apply_category_snapshot(
-                uow, event.category, meta.version, meta.event_id, consumer=consumer
-            )
+            category = event.category
+            if category.version != version:
+                category = replace(category, version=version)
+            outcome = _outcome(stores.categories.upsert_if_newer(category))
         case CategoryRemoved():
-            return apply_category_removed(
-                uow, event.legacy_id, meta.version, meta.event_id, consumer=consumer
-            )
+            outcome = _outcome(stores.categories.tombstone_if_newer(event.legacy_id, version))
+    logger.debug("%s v%s: %s", event.meta.event_type, version, outcome)
+    return outcome

@@ -21,14 +21,27 @@ class CategoryStore(Protocol):
     def tombstone_if_newer(self, legacy_id: int, version: int) -> bool: ...
 
 
-class EventInbox(Protocol):
-    def record(self, event_id: Any, consumer: str) -> bool: ...
+class Stores(Protocol):
+    """What the sync handlers write to (a unit of work, or repositories on a connection)."""
+
+    @property
+    def products(self) -> ProductStore: ...
+
+    @property
+    def categories(self) -> CategoryStore: ...
+
+
+class ConnectionStores:
+    """The repositories on a connection whose transaction the caller owns."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.products = repository.ProductRepository(connection)
+        self.categories = repository.CategoryRepository(connection)
 
 
 class AbstractUnitOfWork(abc.ABC):
     products: ProductStore
     categories: CategoryStore
-    inbox: EventInbox
 
     def __enter__(self) -> Self:
         return self
@@ -58,7 +71,6 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self._connection.begin()
         self.products = repository.ProductRepository(self._connection)
         self.categories = repository.CategoryRepository(self._connection)
-        self.inbox = repository.Inbox(self._connection)
         return self
 
     def __exit__(

@@ -1,0 +1,69 @@
+"""Fixtures for the cross-component tests (see synclib.py)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+# pytest's importlib mode may have put a namespace stand-in for "outbox" (the folder at the
+# repo root) in sys.modules; the real package is outbox/src/outbox.
+_standin = sys.modules.get("outbox")
+if _standin is not None and getattr(_standin, "__file__", None) is None:
+    del sys.modules["outbox"]
+    importlib.import_module("outbox")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+AMQP_URL = os.environ.get("OUTBOX_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+@pytest.fixture
+def catalog_db() -> Iterator[str]:
+    """A fresh, migrated catalog service database."""
+    from catalog_service.adapters.migrate import upgrade
+
+    base = os.environ["DATABASE_URL"]
+    name = f"catalog_x_{uuid.uuid4().hex[:10]}"
+    admin = make_conninfo(base, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = urlsplit(base)._replace(path=f"/{name}").geturl()
+    upgrade(url)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def rabbitmq_url() -> str:
+    if os.environ.get("STRANGLER_NO_RABBITMQ") == "1":
+        pytest.skip("STRANGLER_NO_RABBITMQ=1: RabbitMQ tests skipped on purpose")
+    parts = urlsplit(AMQP_URL)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), 3):
+            pass
+    except OSError as exc:
+        pytest.fail(f"RabbitMQ is not reachable at {AMQP_URL} ({exc}); start it or set "
+                    "STRANGLER_NO_RABBITMQ=1")  # fmt: skip
+    return AMQP_URL
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker(request: pytest.FixtureRequest) -> str:
+    return os.environ["REDIS_URL"] if request.param == "redis" else rabbitmq_url()
+
+
+@pytest.fixture
+def redis_broker() -> str:
+    return os.environ["REDIS_URL"]
