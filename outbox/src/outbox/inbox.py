@@ -534,6 +534,9 @@ def configure_celery(
     - Redis ``visibility_timeout`` (default here 1 h): how long an unacknowledged message
       of a dead worker waits before redelivery; it must exceed the longest task including
       its in-worker retries;
+    - Redis sweeps for such messages every third of the visibility timeout (kombu's
+      default sweep runs only every ~100 s, which would hold a redelivery back long
+      after the timeout expired);
     - RabbitMQ publisher confirms for anything the consumer itself sends.
     """
     transport: dict[str, Any] = dict(app.conf.broker_transport_options or {})
@@ -542,6 +545,8 @@ def configure_celery(
         transport.setdefault("confirm_publish", True)
     elif visibility_timeout is not None:
         transport["visibility_timeout"] = visibility_timeout
+        transport.setdefault("unacked_restore_interval", max(1, int(visibility_timeout // 3)))
+        transport.setdefault("unacked_restore_throttle", 1)
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
