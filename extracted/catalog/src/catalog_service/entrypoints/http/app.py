@@ -92,4 +92,59 @@ def create_app(settings: Settings) -> FastAPI:
         return await call_next(request)
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.openapi = lambda: _document_problems(app)  # type: ignore[method-assign]
     return app
+
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "object", "additionalProperties": {"type": "array"}},
+    },
+}
+
+
+def _problem(description: str) -> dict[str, object]:
+    return {
+        "description": description,
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+    }
+
+
+def _document_problems(app: FastAPI) -> dict[str, object]:
+    """The OpenAPI document with the problem responses the service really sends.
+
+    Validation errors are 400 problem details (the legacy API's status), not FastAPI's
+    default 422; unknown ids, slugs and pages are 404 problems.
+    """
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for path, operations in schema["paths"].items():
+        if not path.startswith(("/api/", "/v2/")):
+            continue
+        for operation in operations.values():
+            responses = operation["responses"]
+            responses.pop("422", None)
+            if operation.get("parameters"):
+                responses["400"] = _problem("Malformed parameters (problem details)")
+            if "{" in path or path in ("/api/products/", "/v2/products"):
+                responses["404"] = _problem("No such resource or page (problem details)")
+    schemas = schema["components"]["schemas"]
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    app.openapi_schema = schema
+    return schema
