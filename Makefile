@@ -51,7 +51,7 @@ test: setup ## Run the whole test suite against real PostgreSQL and Redis
 lint: setup ## ruff, mypy, import-linter and the Django migrations check
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy acl/src outbox/src facade/src strangler/src extracted/catalog/src client/src contracts/src
+	$(RUN) mypy monolith/shop acl/src outbox/src facade/src strangler/src extracted/catalog/src client/src contracts/src
 	$(RUN) lint-imports
 	$(RUN) python monolith/manage.py makemigrations --check --dry-run
 

@@ -106,9 +106,10 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
             extra["order_id"] = exc.order_id  # type: ignore[attr-defined]
         if getattr(exc, "reason", None):
             extra["reason"] = exc.reason  # type: ignore[attr-defined]
-        if hasattr(exc, "available") and getattr(exc, "sku", ""):
-            extra["sku"] = exc.sku.strip()  # type: ignore[attr-defined]
-            extra["available"] = exc.available  # type: ignore[attr-defined]
+        sku: str = getattr(exc, "sku", "")
+        if hasattr(exc, "available") and sku:
+            extra["sku"] = sku.strip()
+            extra["available"] = exc.available
         body = problem_body(
             status=exc.status,
             slug=exc.slug,

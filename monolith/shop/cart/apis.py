@@ -50,7 +50,7 @@ class CartApi(APIView):
 
 
 class CartItemsApi(APIView):
-    class Input(serializers.Serializer):
+    class Input(serializers.Serializer[Any]):
         sku = serializers.CharField(required=False, max_length=64)
         product_id = serializers.IntegerField(required=False, min_value=1, max_value=2_147_483_647)
         quantity = serializers.IntegerField(
@@ -77,7 +77,7 @@ class CartItemsApi(APIView):
 
 
 class CartItemApi(APIView):
-    class Input(serializers.Serializer):
+    class Input(serializers.Serializer[Any]):
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QTY)
 
     def patch(self, request: Request, product_id: int) -> Response:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
 
@@ -26,7 +26,7 @@ def _check_quantity(quantity: object) -> int:
     return quantity
 
 
-def cart_find(*, user: AbstractBaseUser | AnonymousUser, session: SessionBase) -> Cart | None:
+def cart_find(*, user: User | AnonymousUser, session: SessionBase) -> Cart | None:
     """The cart of this user or guest session, without creating one."""
     if user.is_authenticated:
         return Cart.objects.filter(user=user).first()
@@ -37,16 +37,17 @@ def cart_find(*, user: AbstractBaseUser | AnonymousUser, session: SessionBase) -
 
 
 @transaction.atomic
-def cart_get_or_create(*, user: AbstractBaseUser | AnonymousUser, session: SessionBase) -> Cart:
+def cart_get_or_create(*, user: User | AnonymousUser, session: SessionBase) -> Cart:
     if user.is_authenticated:
         cart, _ = Cart.objects.get_or_create(user=user)
         return cart
-    cart = cart_find(user=user, session=session)
-    if cart is None:
-        if session.session_key is None:
-            session.save()
-        cart = Cart.objects.create(session_key=session.session_key)
-        session[SESSION_CART_ID] = cart.pk
+    found = cart_find(user=user, session=session)
+    if found is not None:
+        return found
+    if session.session_key is None:
+        session.save()
+    cart = Cart.objects.create(session_key=session.session_key)
+    session[SESSION_CART_ID] = cart.pk
     return cart
 
 

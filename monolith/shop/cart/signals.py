@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from shop.cart.models import Cart
@@ -10,7 +10,7 @@ from shop.cart.services import SESSION_CART_ID, cart_get_or_create, cart_merge
 
 
 def merge_guest_cart_on_login(
-    sender: type, request: HttpRequest | None, user: AbstractBaseUser, **kwargs: Any
+    sender: type, request: HttpRequest | None, user: User, **kwargs: Any
 ) -> None:
     """A guest who logs in keeps what they put in the cart (merged into their own cart)."""
     if request is None or not hasattr(request, "session"):

@@ -5,7 +5,7 @@ services (one UPDATE each), and rows are never hard-deleted.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
@@ -22,6 +22,17 @@ from shop.catalog.models import Category, Product, ProductStatus
 from shop.core.errors import DomainError
 from shop.inventory import services as inventory
 
+# Django's admin and form classes are generic only in django-stubs; at runtime they
+# cannot be subscripted, so the parametrised bases exist for the type checker only.
+if TYPE_CHECKING:
+    _ProductAdminFormBase = forms.ModelForm[Product]
+    _ProductAdminBase = admin.ModelAdmin[Product]
+    _CategoryAdminBase = admin.ModelAdmin[Category]
+else:
+    _ProductAdminFormBase = forms.ModelForm
+    _ProductAdminBase = admin.ModelAdmin
+    _CategoryAdminBase = admin.ModelAdmin
+
 RESTOCK_QUANTITY = 10
 
 _FIELD_MAP = {  # service keyword -> model field
@@ -36,7 +47,7 @@ _FIELD_MAP = {  # service keyword -> model field
 }
 
 
-class ProductAdminForm(forms.ModelForm):
+class ProductAdminForm(_ProductAdminFormBase):
     stock = forms.IntegerField(
         min_value=0,
         required=False,
@@ -80,7 +91,7 @@ class ProductAdminForm(forms.ModelForm):
         return currency
 
 
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(_ProductAdminBase):
     form = ProductAdminForm
     list_display = ("sku", "nm", "category", "prc", "cur", "st", "qty", "updated")
     list_filter = ("st", "category")
@@ -172,7 +183,7 @@ class ProductAdmin(admin.ModelAdmin):
         )
 
 
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(_CategoryAdminBase):
     list_display = ("name", "slug", "parent", "sort_order")
     list_filter = ("parent",)
     search_fields = ("name", "slug")

@@ -21,7 +21,7 @@ from shop.catalog.models import Category, Product, ProductStatus
 from shop.core.errors import ValidationFailed
 
 
-class CategoryRefField(serializers.Field):
+class CategoryRefField(serializers.Field[Category | None, Any, dict[str, Any] | None, Any]):
     """Input: a category id, ``{"id": 3, ...}`` (the output shape) or null."""
 
     default_error_messages = {
@@ -47,7 +47,7 @@ class CategoryRefField(serializers.Field):
         return {"id": value.pk, "name": value.name, "slug": value.slug}
 
 
-class ProductOutput(serializers.Serializer):
+class ProductOutput(serializers.Serializer[Product]):
     id = serializers.IntegerField()
     sku = serializers.CharField()
     name = serializers.CharField(source="nm")
@@ -67,7 +67,7 @@ class ProductOutput(serializers.Serializer):
         return parse_attrs(product.attrs)
 
 
-class ProductInput(serializers.Serializer):
+class ProductInput(serializers.Serializer[Any]):
     """Type checks only; the business rules live in ``catalog.services``."""
 
     sku = serializers.CharField(max_length=64, allow_blank=True, trim_whitespace=False)
@@ -91,10 +91,10 @@ def _actor(request: Request) -> str:
 
 
 def _render(product: Product) -> dict[str, Any]:
-    return ProductOutput(product).data  # type: ignore[return-value]
+    return ProductOutput(product).data
 
 
-def _valid(serializer: serializers.Serializer) -> dict[str, Any]:
+def _valid(serializer: serializers.Serializer[Any]) -> dict[str, Any]:
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
 
@@ -102,7 +102,7 @@ def _valid(serializer: serializers.Serializer) -> dict[str, Any]:
 class ProductListApi(APIView):
     permission_classes = [StaffWritesOnly]
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(serializers.Serializer[Any]):
         category = serializers.CharField(required=False, allow_blank=True)
         search = serializers.CharField(required=False, allow_blank=True)
         ordering = serializers.CharField(required=False, allow_blank=True)
@@ -182,11 +182,13 @@ class ProductBySkuApi(APIView):
         return Response(_render(product))
 
 
-class CategoryOutput(serializers.Serializer):
+class CategoryOutput(serializers.Serializer[Any]):  # one CategoryNode, or many=True lists
     id = serializers.IntegerField()
     name = serializers.CharField()
     slug = serializers.CharField()
-    parent = serializers.IntegerField(source="parent_id", allow_null=True)
+    # The stubs declare ``Field.parent`` (the bound parent serializer); DRF's metaclass moves
+    # declared fields into ``_declared_fields``, so this "parent" never shadows it at runtime.
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)  # type: ignore[assignment]
     path = serializers.CharField()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate, login, logout
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import ensure_csrf_cookie
 from rest_framework import serializers, status
@@ -27,12 +27,12 @@ def me_json(user: Any) -> dict[str, Any]:
     }
 
 
-class CredentialsInput(serializers.Serializer):
+class CredentialsInput(serializers.Serializer[Any]):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, trim_whitespace=False)
 
 
-def _authenticate(request: Request) -> AbstractBaseUser:
+def _authenticate(request: Request) -> User:
     serializer = CredentialsInput(data=request.data)
     serializer.is_valid(raise_exception=True)
     user = authenticate(

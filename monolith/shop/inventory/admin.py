@@ -1,13 +1,20 @@
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.http import HttpRequest
 
 from shop.inventory.models import StockMove
 
+# Django's admin and form classes are generic only in django-stubs; at runtime they
+# cannot be subscripted, so the parametrised bases exist for the type checker only.
+if TYPE_CHECKING:
+    _StockMoveAdminBase = admin.ModelAdmin[StockMove]
+else:
+    _StockMoveAdminBase = admin.ModelAdmin
+
 
 @admin.register(StockMove)
-class StockMoveAdmin(admin.ModelAdmin):
+class StockMoveAdmin(_StockMoveAdminBase):
     """The stock ledger: read-only (moves are written by inventory services only)."""
 
     list_display = ("id", "product", "delta", "reason", "ref", "created")

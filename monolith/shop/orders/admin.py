@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,8 +13,21 @@ from shop.orders.models import Order, OrderLine, OrderStatus
 from shop.orders.services import order_bulk_transition, order_transition
 from shop.payments.models import Payment
 
+# Django's admin and form classes are generic only in django-stubs; at runtime they
+# cannot be subscripted, so the parametrised bases exist for the type checker only.
+if TYPE_CHECKING:
+    _OrderLineInlineBase = admin.TabularInline[OrderLine, Order]
+    _PaymentInlineBase = admin.TabularInline[Payment, Order]
+    _OrderAdminFormBase = forms.ModelForm[Order]
+    _OrderAdminBase = admin.ModelAdmin[Order]
+else:
+    _OrderLineInlineBase = admin.TabularInline
+    _PaymentInlineBase = admin.TabularInline
+    _OrderAdminFormBase = forms.ModelForm
+    _OrderAdminBase = admin.ModelAdmin
 
-class OrderLineInline(admin.TabularInline):
+
+class OrderLineInline(_OrderLineInlineBase):
     model = OrderLine
     extra = 0
     can_delete = False
@@ -25,7 +38,7 @@ class OrderLineInline(admin.TabularInline):
         return False
 
 
-class PaymentInline(admin.TabularInline):
+class PaymentInline(_PaymentInlineBase):
     model = Payment
     extra = 0
     can_delete = False
@@ -36,7 +49,7 @@ class PaymentInline(admin.TabularInline):
         return False
 
 
-class OrderAdminForm(forms.ModelForm):
+class OrderAdminForm(_OrderAdminFormBase):
     class Meta:
         model = Order
         fields = ("status",)
@@ -45,10 +58,12 @@ class OrderAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             allowed = {self.instance.status, *self.instance.allowed_next_statuses()}
-            self.fields["status"].choices = [c for c in OrderStatus.choices if c[0] in allowed]
+            # A model field with choices gets a (Typed)ChoiceField; ``fields`` is typed as Field.
+            status_field = cast(forms.ChoiceField, self.fields["status"])
+            status_field.choices = [c for c in OrderStatus.choices if c[0] in allowed]
 
     def clean_status(self) -> str:
-        status = self.cleaned_data["status"]
+        status: str = self.cleaned_data["status"]
         current = Order.objects.get(pk=self.instance.pk) if self.instance.pk else None
         if (
             current is not None
@@ -60,7 +75,7 @@ class OrderAdminForm(forms.ModelForm):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(_OrderAdminBase):
     form = OrderAdminForm
     list_display = ("id", "email", "status", "total", "cur", "created")
     list_filter = ("status",)

@@ -11,14 +11,15 @@ from rest_framework.views import APIView
 from shop.api.pagination import LegacyPagination
 from shop.cart.services import cart_get_or_create
 from shop.orders import selectors
-from shop.orders.models import Order
+from shop.orders.models import Order, OrderLine
 from shop.orders.services import ShippingAddress, checkout
 from shop.orders.session import remember_guest_order
+from shop.payments.models import Payment
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
-class OrderLineOutput(serializers.Serializer):
+class OrderLineOutput(serializers.Serializer[OrderLine]):
     product_id = serializers.IntegerField()
     sku = serializers.CharField()
     name = serializers.CharField()
@@ -27,7 +28,7 @@ class OrderLineOutput(serializers.Serializer):
     line_total = serializers.DecimalField(max_digits=12, decimal_places=2)
 
 
-class PaymentOutput(serializers.Serializer):
+class PaymentOutput(serializers.Serializer[Payment]):
     id = serializers.IntegerField()
     amount = serializers.DecimalField(max_digits=10, decimal_places=2)
     currency = serializers.CharField(source="cur")
@@ -36,7 +37,7 @@ class PaymentOutput(serializers.Serializer):
     created = serializers.DateTimeField()
 
 
-class OrderOutput(serializers.Serializer):
+class OrderOutput(serializers.Serializer[Order]):
     id = serializers.IntegerField()
     status = serializers.CharField()
     email = serializers.CharField()
@@ -60,11 +61,11 @@ class OrderOutput(serializers.Serializer):
 
 
 def order_json(order: Order) -> dict[str, Any]:
-    return OrderOutput(order).data  # type: ignore[return-value]
+    return OrderOutput(order).data
 
 
 class CheckoutApi(APIView):
-    class Input(serializers.Serializer):
+    class Input(serializers.Serializer[Any]):
         email = serializers.EmailField(max_length=254)
         name = serializers.CharField(max_length=200)
         line1 = serializers.CharField(max_length=200)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Prefetch, QuerySet
 
 from shop.core.errors import NotFound
@@ -15,7 +15,7 @@ def _with_details(orders: QuerySet[Order]) -> QuerySet[Order]:
     )
 
 
-def order_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
+def order_list(*, user: User | AnonymousUser) -> QuerySet[Order]:
     """Own orders, newest first; staff see every order."""
     if not user.is_authenticated:
         return Order.objects.none()
@@ -28,7 +28,7 @@ def order_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Order]:
 def order_get(
     *,
     order_id: int,
-    user: AbstractBaseUser | AnonymousUser,
+    user: User | AnonymousUser,
     guest_order_ids: Iterable[int] = (),
 ) -> Order:
     """One order the caller may see: their own, any for staff, or one this guest session placed.

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -96,9 +96,7 @@ def _validate(
     return email.strip()
 
 
-def _replay(
-    *, key: str, user: AbstractBaseUser | AnonymousUser | None, email: str
-) -> CheckoutResult | None:
+def _replay(*, key: str, user: User | AnonymousUser | None, email: str) -> CheckoutResult | None:
     payment = Payment.objects.select_related("order").filter(idempotency_key=key).first()
     if payment is None:
         return None
@@ -125,7 +123,7 @@ def checkout(
     email: str,
     address: ShippingAddress,
     card_number: str,
-    user: AbstractBaseUser | AnonymousUser | None = None,
+    user: User | AnonymousUser | None = None,
     idempotency_key: str | None = None,
 ) -> CheckoutResult:
     """Turn the cart into a paid order in one transaction (see the module docstring)."""
@@ -160,7 +158,7 @@ def _place_order(
     email: str,
     address: ShippingAddress,
     card_number: str,
-    user: AbstractBaseUser | AnonymousUser | None,
+    user: User | AnonymousUser | None,
     key: str,
 ) -> tuple[Order, Payment]:
     # Lock the cart's items so a concurrent edit of this cart waits for us.

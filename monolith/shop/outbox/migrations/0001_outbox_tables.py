@@ -7,5 +7,5 @@ from outbox.schema import ddl, drop_ddl
 
 class Migration(migrations.Migration):
     initial = True
-    dependencies: list[tuple[str, str]] = []
+    dependencies = []
     operations = [migrations.RunSQL(ddl(), reverse_sql=drop_ddl())]

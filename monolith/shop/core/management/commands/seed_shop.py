@@ -435,7 +435,7 @@ class Command(BaseCommand):
             + [OrderStatus.CANCELLED] * 2
             + [OrderStatus.NEW]
         )
-        payment_status = {
+        payment_status: dict[str, PaymentStatus] = {  # keyed by Order.status values
             OrderStatus.NEW: PaymentStatus.AUTHORISED,
             OrderStatus.PAID: PaymentStatus.CAPTURED,
             OrderStatus.SHIPPED: PaymentStatus.CAPTURED,
@@ -479,15 +479,15 @@ class Command(BaseCommand):
                         order=order, product_id=pid, sku=sku, name=name, unit_price=price, qty=qty
                     )
                 )
-            status = payment_status.get(order.status)
-            if status is None:  # cancelled: half were voided, half refunded after capture
-                status = PaymentStatus.VOIDED if rng.random() < 0.5 else PaymentStatus.REFUNDED
+            pay_status = payment_status.get(order.status)
+            if pay_status is None:  # cancelled: half were voided, half refunded after capture
+                pay_status = PaymentStatus.VOIDED if rng.random() < 0.5 else PaymentStatus.REFUNDED
             payments.append(
                 Payment(
                     order=order,
                     amount=order.total,
                     cur=order.cur,
-                    status=status,
+                    status=pay_status,
                     gateway_ref=f"SIM-SEED{order.pk:012d}",
                     card_last4="4242",
                     idempotency_key=f"seed-{order.pk}",
