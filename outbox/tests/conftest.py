@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 # pytest's importlib mode names this file "outbox.tests.conftest" and, not finding a
-# package "outbox" next to it, stands in a namespace module for /work/main/outbox, which
+# package "outbox" next to it, stands in a namespace module for the repository folder outbox/, which
 # hides the real package (outbox/src/outbox). Put the real one back before importing it.
 _standin = sys.modules.get("outbox")
 if _standin is not None and getattr(_standin, "__file__", None) is None:
