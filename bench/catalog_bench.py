@@ -16,9 +16,9 @@ import os
 import subprocess
 import sys
 
-import psycopg
 from common import (
-    REPO,
+    GUNICORN,
+    MONOLITH,
     Result,
     bench_postgres,
     ensure_debian_tools,
@@ -26,10 +26,9 @@ from common import (
     paths_script,
     process,
     run_wrk,
+    seed_monolith,
     wait_http,
 )
-
-MONOLITH = REPO / "monolith"
 
 
 def main() -> None:
@@ -47,20 +46,9 @@ def main() -> None:
         shop_url, catalog_url = urls["shop"], urls["catalog"]
         env = {**os.environ, "DATABASE_URL": shop_url, "SHOP_ENV": "local", "DEBUG": "0"}
         env["CATALOG_DATABASE_URL"] = catalog_url
-        manage = [sys.executable, str(MONOLITH / "manage.py")]
         service = [sys.executable, "-m", "catalog_service"]
         run = {"env": env, "check": True}
-        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], **run)  # type: ignore[call-overload]
-        subprocess.run(  # type: ignore[call-overload]
-            [*manage, "seed_shop", "--products", str(args.products), "--reset"], **run
-        )
-        with psycopg.connect(shop_url) as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT id FROM shop_product WHERE st = 'A' ORDER BY id LIMIT 2000"
-                )
-            ]
+        ids = seed_monolith(env, args.products)
         subprocess.run([*service, "migrate"], **run)  # type: ignore[call-overload]
         subprocess.run(  # type: ignore[call-overload]
             [*service, "backfill", "--source-url", shop_url, "--restart"], **run
@@ -68,19 +56,11 @@ def main() -> None:
 
         detail = paths_script([f"/api/products/{i}/" for i in ids])
         mono_port, svc_port = free_port(), free_port()
-        gunicorn = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(MONOLITH / "gunicorn.conf.py"),
-            "shop.wsgi:application",
-        ]
         uvicorn = [*service, "serve", "--port", str(svc_port), "--workers", str(args.workers)]
         mono_env = {**env, "PORT": str(mono_port), "WEB_CONCURRENCY": str(args.workers)}
         results: dict[str, list[Result]] = {}
         with (
-            process(gunicorn, env=mono_env, cwd=MONOLITH),
+            process(GUNICORN, env=mono_env, cwd=MONOLITH),
             process(uvicorn, env=env),
         ):
             for side, port in (("monolith", mono_port), ("catalog", svc_port)):

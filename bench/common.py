@@ -28,6 +28,29 @@ sys.path.insert(0, str(REPO / "strangler" / "src"))
 
 from strangler.embedded import throwaway_servers  # noqa: E402
 
+MONOLITH = REPO / "monolith"
+# The monolith under gunicorn exactly as the local runner starts it.
+GUNICORN = [
+    sys.executable,
+    "-m",
+    "gunicorn",
+    "-c",
+    str(MONOLITH / "gunicorn.conf.py"),
+    "shop.wsgi:application",
+]
+
+
+def seed_monolith(env: dict[str, str], products: int) -> list[int]:
+    """Migrate and reseed the monolith's database; returns up to 2,000 active product ids."""
+    manage = [sys.executable, str(MONOLITH / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
+    subprocess.run(
+        [*manage, "seed_shop", "--products", str(products), "--reset"], env=env, check=True
+    )
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        query = "SELECT id FROM shop_product WHERE st = 'A' ORDER BY id LIMIT 2000"
+        return [row[0] for row in conn.execute(query)]
+
 
 def ensure_debian_tools(*tools: str) -> None:
     """Install wrk/nginx from Debian's packages when missing (benchmarks only)."""

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 
-import psycopg
 from common import (
-    REPO,
+    GUNICORN,
+    MONOLITH,
     Result,
     bench_postgres,
     ensure_debian_tools,
@@ -24,10 +22,9 @@ from common import (
     paths_script,
     process,
     run_wrk,
+    seed_monolith,
     wait_http,
 )
-
-MONOLITH = REPO / "monolith"
 
 
 def main() -> None:
@@ -44,35 +41,10 @@ def main() -> None:
     with bench_postgres("shop") as urls:
         db_url = urls["shop"]
         env = {**os.environ, "DATABASE_URL": db_url, "SHOP_ENV": "local", "DEBUG": "0"}
-        manage = [sys.executable, str(MONOLITH / "manage.py")]
-        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
-        subprocess.run(
-            [*manage, "seed_shop", "--products", str(args.products), "--reset"], env=env, check=True
-        )
-        with psycopg.connect(db_url) as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT id FROM shop_product WHERE st = 'A' ORDER BY id LIMIT 2000"
-                )
-            ]
-
+        ids = seed_monolith(env, args.products)
         port = free_port()
-        gunicorn_env = {
-            **env,
-            "PORT": str(port),
-            "WEB_CONCURRENCY": str(args.workers),
-            "GUNICORN_ACCESS_LOG": "0",
-        }
-        cmd = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(MONOLITH / "gunicorn.conf.py"),
-            "shop.wsgi:application",
-        ]
-        with process(cmd, env=gunicorn_env, cwd=MONOLITH):
+        gunicorn_env = {**env, "PORT": str(port), "WEB_CONCURRENCY": str(args.workers)}
+        with process(GUNICORN, env=gunicorn_env, cwd=MONOLITH):
             base = f"http://127.0.0.1:{port}"
             wait_http(f"{base}/readyz")
             results: list[Result] = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import socket
 import sys
@@ -14,13 +13,6 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
-
-# pytest's importlib mode may have put a namespace stand-in for "outbox" (the folder at the
-# repo root) in sys.modules; the real package is outbox/src/outbox.
-_standin = sys.modules.get("outbox")
-if _standin is not None and getattr(_standin, "__file__", None) is None:
-    del sys.modules["outbox"]
-    importlib.import_module("outbox")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -169,8 +169,9 @@ def test_backfill_during_writes_loses_nothing(redis_broker: str, catalog_db: str
     thread.start()
     try:
         result = backfill(shop, catalog_db)  # while the writer runs
+        after_snapshot = writes + 20  # some writes must land after the snapshot too
+        wait_for(lambda: writes >= after_snapshot, timeout=30, what="writes after the backfill")
     finally:
-        time.sleep(0.3)  # let some writes land after the snapshot
         stop.set()
         thread.join(timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr

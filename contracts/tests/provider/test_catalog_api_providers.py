@@ -21,14 +21,16 @@ HTTP_PACTS = sorted(
 )  # fmt: skip
 
 
+def implemented_by(side: str) -> list[Path]:
+    return [p for p in HTTP_PACTS if side in IMPLEMENTATIONS[read_pact(p).provider]]
+
+
 def test_there_is_something_to_verify() -> None:
     assert HTTP_PACTS, f"no HTTP pacts in {PACTS_DIR}: run the consumer tests first"
 
 
-@pytest.mark.parametrize("pact", HTTP_PACTS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("pact", implemented_by("monolith"), ids=lambda p: p.stem)
 def test_monolith_honours(pact: Path, monolith_url: str, ledger: Path) -> None:
-    if "monolith" not in IMPLEMENTATIONS[read_pact(pact).provider]:
-        pytest.skip("not a monolith contract")
     outcome = verify_http(
         pact,
         implementation="monolith",
@@ -39,10 +41,8 @@ def test_monolith_honours(pact: Path, monolith_url: str, ledger: Path) -> None:
     assert outcome.passed, outcome.report() + "\n" + outcome.output
 
 
-@pytest.mark.parametrize("pact", HTTP_PACTS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("pact", implemented_by("catalog"), ids=lambda p: p.stem)
 def test_catalog_service_honours(pact: Path, catalog_provider, ledger: Path) -> None:  # type: ignore[no-untyped-def]
-    if "catalog" not in IMPLEMENTATIONS[read_pact(pact).provider]:
-        pytest.skip("not a catalog contract")
     outcome = verify_http(
         pact,
         implementation="catalog",
