@@ -7,7 +7,9 @@
     is N / (last published_at - first published_at). Then a real Celery worker applies
     them (inbox insert + an upsert), for its rate and peak RSS.
 (b) lag: a producer commits one event per transaction at a steady rate; the relay and
-    real Celery workers (one per lane) apply them; lag = inbox.applied_at - created_at.
+    real Celery workers (one per lane, ``-P solo``) apply them; lag = inbox.applied_at -
+    created_at. Run twice in the same run: one event per task (``--batch 1``, the
+    baseline) and batched (``--batch``, default 100: outbox.batching).
 (c) peak RSS (VmHWM) of the relay and of the worker for each N: must not grow with N.
 
 PostgreSQL and Redis are embedded unless DATABASE_URL / REDIS_URL are set. The last line
@@ -36,8 +38,9 @@ if ROLE == "worker":
     from celery import Celery
     from outbox.inbox import Consumer, configure_celery, make_consumer_task
 
+    BATCH = int(os.environ.get("OUTBOX_BENCH_BATCH", "1"))
     app = Celery("outbox_bench", broker=os.environ["OUTBOX_BENCH_BROKER"])
-    configure_celery(app)
+    configure_celery(app, batch_size=BATCH)
 
     def _apply(cursor: Any, envelope: Any) -> None:
         cursor.execute(
@@ -47,7 +50,7 @@ if ROLE == "worker":
         )
 
     consumer = Consumer("bench", _apply, dsn=os.environ["OUTBOX_BENCH_DSN"])
-    task = make_consumer_task(app, "bench.apply", consumer)
+    task = make_consumer_task(app, "bench.apply", consumer, batch_size=BATCH)
 
 
 def _pg(dsn: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -134,11 +137,13 @@ def _relay(
 
 
 @contextlib.contextmanager
-def _worker(dsn: str, redis_url: str, queue: str) -> Iterator[subprocess.Popen[bytes]]:
+def _worker(
+    dsn: str, redis_url: str, queue: str, batch: int = 1
+) -> Iterator[subprocess.Popen[bytes]]:
     cmd = [sys.executable, "-m", "celery", "-A", "outbox_bench", "worker", "-Q", queue,
            "-P", "solo", "-n", f"bench-{queue}@%h", "--without-gossip", "--without-mingle",
            "--without-heartbeat", "--loglevel=WARNING"]  # fmt: skip
-    env = _env(dsn, redis_url) | {"OUTBOX_BENCH_ROLE": "worker"}
+    env = _env(dsn, redis_url) | {"OUTBOX_BENCH_ROLE": "worker", "OUTBOX_BENCH_BATCH": str(batch)}
     proc = subprocess.Popen(cmd, env=env, cwd=HERE, stdout=subprocess.DEVNULL)
     try:
         yield proc
@@ -161,7 +166,7 @@ def _preload(dsn: str, n: int, aggregates: int) -> None:
             conn.commit()
 
 
-def drain(dsn: str, redis_url: str, n: int) -> dict[str, float]:
+def drain(dsn: str, redis_url: str, n: int, batch: int) -> dict[str, float]:
     queue = "bench-drain"
     _reset(dsn, redis_url, [queue])
     _preload(dsn, n, aggregates=1000)
@@ -172,7 +177,7 @@ def drain(dsn: str, redis_url: str, n: int) -> dict[str, float]:
         relay_rss = _peak_rss_mb(relay.pid)
     first, last = _pg(dsn, "SELECT min(published_at), max(published_at) FROM outbox")[0]
     relay_rate = n / max((last - first).total_seconds(), 1e-6)
-    with _worker(dsn, redis_url, queue) as worker:
+    with _worker(dsn, redis_url, queue, batch) as worker:
         _wait(lambda: _pg(dsn, "SELECT count(*) FROM inbox")[0][0] >= n, 1800, "the worker")
         worker_rss = _peak_rss_mb(worker.pid)
     first, last = _pg(dsn, "SELECT min(applied_at), max(applied_at) FROM inbox")[0]
@@ -181,7 +186,9 @@ def drain(dsn: str, redis_url: str, n: int) -> dict[str, float]:
             "worker_rss": worker_rss}  # fmt: skip
 
 
-def lag(dsn: str, redis_url: str, rate: float, duration: float, lanes: int) -> dict[str, float]:
+def lag(
+    dsn: str, redis_url: str, rate: float, duration: float, lanes: int, batch: int
+) -> dict[str, float]:
     import psycopg
     from outbox.routing import Route
     from outbox.writer import record_event
@@ -190,7 +197,7 @@ def lag(dsn: str, redis_url: str, rate: float, duration: float, lanes: int) -> d
     _reset(dsn, redis_url, route.queues())
     total = int(rate * duration)
     with contextlib.ExitStack() as stack:
-        workers = [stack.enter_context(_worker(dsn, redis_url, q)) for q in route.queues()]
+        workers = [stack.enter_context(_worker(dsn, redis_url, q, batch)) for q in route.queues()]
         stack.enter_context(_relay(dsn, redis_url, "bench-lag", lanes=lanes))
         # Warm-up: every worker has applied an event before the clock starts.
         with psycopg.connect(dsn, autocommit=True) as conn:
@@ -242,6 +249,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="changes/s for the lag run")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of steady load")
     parser.add_argument("--lanes", type=int, default=2, help="lane queues (one worker each)")
+    parser.add_argument(
+        "--batch", type=int, default=100, help="consumer batch size (the lag run adds 1)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.events.split(",") if s]
 
@@ -250,7 +260,7 @@ def main() -> None:
               flush=True)  # fmt: skip
         drains = {}
         for n in sizes:
-            d = drains[n] = drain(dsn, redis_url, n)
+            d = drains[n] = drain(dsn, redis_url, n, args.batch)
             print(f"drain {n:>7,} events: relay {d['relay_rate']:>8,.0f} events/s "
                   f"(peak RSS {d['relay_rss']:.0f} MB); worker {d['worker_rate']:>6,.0f} events/s "
                   f"(peak RSS {d['worker_rss']:.0f} MB)", flush=True)  # fmt: skip
@@ -259,12 +269,15 @@ def main() -> None:
             print(f"peak RSS {min(sizes):,} -> {max(sizes):,} events: relay "
                   f"{lo['relay_rss']:.0f} -> {hi['relay_rss']:.0f} MB, worker "
                   f"{lo['worker_rss']:.0f} -> {hi['worker_rss']:.0f} MB", flush=True)  # fmt: skip
-        result = lag(dsn, redis_url, args.rate, args.duration, args.lanes)
-        print(f"lag at {result['achieved']:,.0f} changes/s for {args.duration:.0f}s "
-              f"({result['events']:,} events, {args.lanes} lanes): p50 {result['p50']:.1f} ms, "
-              f"p99 {result['p99']:.1f} ms, max {result['max']:.1f} ms; commit-to-published "
-              f"p50 {result['relay_p50']:.1f} ms, p99 {result['relay_p99']:.1f} ms",
-              flush=True)  # fmt: skip
+        # The consumer one event per task (the baseline) and batched, same run.
+        for batch in sorted({1, args.batch}):
+            result = lag(dsn, redis_url, args.rate, args.duration, args.lanes, batch)
+            print(f"lag at {result['achieved']:,.0f} changes/s for {args.duration:.0f}s "
+                  f"({result['events']:,} events, {args.lanes} lanes, batch {batch}): "
+                  f"p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, "
+                  f"max {result['max']:.1f} ms; commit-to-published "
+                  f"p50 {result['relay_p50']:.1f} ms, p99 {result['relay_p99']:.1f} ms",
+                  flush=True)  # fmt: skip
     relay_rate = drains[max(sizes)]["relay_rate"]
     print(f"relay events/s: {relay_rate:.0f}, lag p99 ms: {result['p99']:.0f}")
 

@@ -107,7 +107,7 @@ class SyncStack:
         self.worker = Process(
             "worker",
             [sys.executable, "-m", "celery", "-A", "catalog_service.entrypoints.consumer",
-             "worker", "-Q", queue, "-c", "1", "--prefetch-multiplier", "1",
+             "worker", "-Q", queue, "-P", "solo",
              "-n", f"t{uuid.uuid4().hex[:8]}@%h", "--without-gossip", "--without-mingle",
              "--without-heartbeat", "--loglevel=INFO"],
             base,

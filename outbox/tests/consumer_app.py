@@ -5,6 +5,7 @@ Its handler's behaviour is steered by the event payload:
   ``block_once``: the first time, write this process's pid to $OUTBOX_TEST_MARKER and
   block (the test kills the worker); afterwards apply normally;
   ``kill_worker``: SIGKILL the process running the task (a worker-killing poison).
+``OUTBOX_TEST_BATCH=N`` (N > 1) makes the task a batching one (run it with ``-P solo``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from outbox.envelope import Envelope
 from outbox.inbox import Consumer, configure_celery, make_consumer_task
 
 app = Celery("outbox_test_consumer", broker=os.environ["OUTBOX_TEST_BROKER"])
-configure_celery(app, visibility_timeout=float(os.environ.get("OUTBOX_TEST_VISIBILITY", "3600")))
+BATCH = int(os.environ.get("OUTBOX_TEST_BATCH", "1"))
+configure_celery(
+    app,
+    visibility_timeout=float(os.environ.get("OUTBOX_TEST_VISIBILITY", "3600")),
+    batch_size=BATCH,
+)
 
 
 def handler(cursor: Any, envelope: Envelope) -> None:
@@ -59,4 +65,10 @@ consumer = Consumer(
     max_attempts=int(os.environ.get("OUTBOX_TEST_MAX_ATTEMPTS", "3")),
     backoff_base=0.05,
 )
-task = make_consumer_task(app, os.environ.get("OUTBOX_TEST_TASK", "outbox.test.apply"), consumer)
+task = make_consumer_task(
+    app,
+    os.environ.get("OUTBOX_TEST_TASK", "outbox.test.apply"),
+    consumer,
+    batch_size=BATCH,
+    flush_interval=0.05,
+)

@@ -20,7 +20,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, Protocol
@@ -324,6 +324,12 @@ class Consumer:
                 return self._apply(envelope, track=attempt > 1)
             except Exception as exc:
                 self._rollback()
+                if self._database_lost(exc):
+                    # The database is away, not the event at fault: the lane waits for it
+                    # (attempts are not spent, nothing is parked, the message stays unacked).
+                    self._reset()
+                    self._wait_for_database(exc)
+                    continue
                 error = f"{type(exc).__name__}: {exc}"
                 if not isinstance(exc, VersionGap):
                     log.warning(
@@ -336,13 +342,167 @@ class Consumer:
                         self.max_attempts,
                         error,
                     )
-                if _is_connection_error(exc):
-                    self._reset()
                 self._count_delivery(envelope, error)
                 if attempt >= self.max_attempts:
                     return self._park(envelope, error, attempt)
                 time.sleep(min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)))
                 attempt += 1
+
+    def process_batch(
+        self, envelopes: Sequence[Any], redelivered: Sequence[bool] | None = None
+    ) -> list[Outcome | None]:
+        """Apply several envelopes of one lane, in arrival order, in ONE transaction.
+
+        Returns an outcome per envelope (``None`` for one that is not an envelope). With
+        ``"latest"`` ordering the batch is set-based: one statement locks the aggregates,
+        one claims every event id and advances every version, and the handler runs once
+        per aggregate, for its newest claimed event; the older ones of that aggregate in
+        the batch are STALE, where one by one they would have been applied and then
+        superseded: the end state is the same. Any failure rolls the whole
+        batch back and replays it through :meth:`process`, one event at a time, which
+        retries, parks poison and waits out database outages as usual: a batch never
+        changes what happens, only how many round trips it takes.
+        """
+        flags = list(redelivered or [False] * len(envelopes))
+        results: list[Outcome | None] = [None] * len(envelopes)
+        valid: list[tuple[int, Envelope]] = []
+        for i, raw in enumerate(envelopes):
+            try:
+                valid.append((i, validate(raw)))
+            except ValueError as exc:
+                log.error("%s: dropped a malformed envelope: %s", self.name, exc)
+        if not valid:
+            return results
+        if self.ordering == "latest" and not any(flags[i] for i, _ in valid):
+            try:
+                for (i, _), outcome in zip(valid, self._apply_batch([e for _, e in valid]),
+                                           strict=True):  # fmt: skip
+                    results[i] = outcome
+                return results
+            except Exception as exc:
+                self._rollback()
+                if _is_connection_error(exc):
+                    self._reset()
+                log.info("%s: batch of %d replayed one by one after %s: %s",
+                         self.name, len(valid), type(exc).__name__, exc)  # fmt: skip
+        for i, envelope in valid:
+            results[i] = self.process(envelope, redelivered=flags[i])
+        return results
+
+    def _apply_batch(self, envelopes: list[Envelope]) -> list[Outcome]:
+        conn = self.connection()
+        cur = conn.cursor()
+        t = self.tables
+        # Later copies of an event id within the batch are duplicates of the first.
+        first: dict[str, int] = {}
+        for i, e in enumerate(envelopes):
+            first.setdefault(str(e["event_id"]), i)
+        keys = sorted({_key(self.name, e["aggregate_type"], e["aggregate_id"]) for e in envelopes})
+        # Sorted, so two workers locking overlapping sets never deadlock.
+        cur.execute(
+            "SELECT count(pg_advisory_xact_lock(k)) FROM "
+            "(SELECT k FROM unnest(%s::bigint[]) AS k ORDER BY k) AS s",
+            (keys,),
+        )
+        cur.fetchone()
+        unique = [envelopes[i] for i in sorted(first.values())]
+        cur.execute(
+            f"""WITH e AS (
+                    SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bigint[],
+                                         %s::timestamptz[])
+                        AS e(event_id, aggregate_type, aggregate_id, version, created_at)
+                ), p AS (
+                    SELECT DISTINCT aggregate_type, aggregate_id FROM {t.parked}
+                    WHERE consumer = %s AND (aggregate_type, aggregate_id) IN
+                        (SELECT aggregate_type, aggregate_id FROM e)
+                ), c AS (
+                    INSERT INTO {t.inbox}
+                        (consumer, event_id, aggregate_type, aggregate_id, version, created_at)
+                    SELECT %s, e.event_id, e.aggregate_type, e.aggregate_id, e.version,
+                           e.created_at
+                    FROM e WHERE (e.aggregate_type, e.aggregate_id) NOT IN (SELECT * FROM p)
+                    ON CONFLICT (consumer, event_id) DO NOTHING
+                    RETURNING event_id, aggregate_type, aggregate_id, version
+                ), v AS (
+                    SELECT a.aggregate_type, a.aggregate_id, a.version FROM {t.applied_version} a
+                    WHERE a.consumer = %s AND (a.aggregate_type, a.aggregate_id) IN
+                        (SELECT aggregate_type, aggregate_id FROM e)
+                ), adv AS (
+                    INSERT INTO {t.applied_version} AS a
+                        (consumer, aggregate_type, aggregate_id, version)
+                    SELECT %s, aggregate_type, aggregate_id, max(version) FROM c
+                    GROUP BY aggregate_type, aggregate_id
+                    ON CONFLICT (consumer, aggregate_type, aggregate_id) DO UPDATE
+                        SET version = excluded.version, updated_at = clock_timestamp()
+                        WHERE a.version < excluded.version
+                    RETURNING 1
+                )
+                SELECT 'p', aggregate_type, aggregate_id, NULL::bigint, NULL::text FROM p
+                UNION ALL SELECT 'c', aggregate_type, aggregate_id, version, event_id::text FROM c
+                UNION ALL SELECT 'v', aggregate_type, aggregate_id, version, NULL FROM v""",
+            (
+                [e["event_id"] for e in unique], [e["aggregate_type"] for e in unique],
+                [e["aggregate_id"] for e in unique], [e["version"] for e in unique],
+                [e["created_at"] for e in unique],
+                self.name, self.name, self.name, self.name,
+            ),
+        )  # fmt: skip
+        parked: set[tuple[str, str]] = set()
+        claimed: set[str] = set()
+        applied: dict[tuple[str, str], int] = {}
+        newest: dict[tuple[str, str], int] = {}  # the newest claimed version per aggregate
+        for kind, agg_type, agg_id, version, event_id in cur.fetchall():
+            agg = (agg_type, agg_id)
+            if kind == "p":
+                parked.add(agg)
+            elif kind == "v":
+                applied[agg] = int(version)
+            else:
+                claimed.add(event_id)
+                newest[agg] = max(newest.get(agg, 0), int(version))
+        outcomes: list[Outcome] = []
+        for i, envelope in enumerate(envelopes):
+            agg = (envelope["aggregate_type"], envelope["aggregate_id"])
+            version = envelope["version"]
+            if agg in parked:
+                park(cur, self.name, envelope, "waiting behind an earlier parked event",
+                     table_prefix=self.table_prefix)  # fmt: skip
+                outcomes.append(Outcome.PARKED_BEHIND)
+            elif first[str(envelope["event_id"])] != i or str(envelope["event_id"]) not in claimed:
+                outcomes.append(Outcome.DUPLICATE)
+            elif version <= applied.get(agg, 0) or version < newest[agg]:
+                outcomes.append(Outcome.STALE)
+            else:
+                self.handler(cur, envelope)
+                outcomes.append(Outcome.APPLIED)
+        conn.commit()
+        return outcomes
+
+    def _database_lost(self, exc: BaseException) -> bool:
+        """A driver-level error that left no usable connection (not a failing statement)."""
+        if not _is_connection_error(exc):
+            return False
+        conn = self._conn
+        if conn is None:
+            return True
+        return bool(getattr(conn, "closed", False) or getattr(conn, "broken", False))
+
+    def _wait_for_database(self, exc: BaseException) -> None:
+        """Back off until a connection opens again (the caller then retries its event)."""
+        delay = self.backoff_base
+        while True:
+            log.warning("%s: database unavailable (%s); the lane waits %.1fs",
+                        self.name, exc, delay)  # fmt: skip
+            time.sleep(delay)  # the outage's pace, not a test's: nothing else can proceed
+            try:
+                self.connection()
+                return
+            except Exception as again:
+                if not _is_connection_error(again):
+                    raise
+                self._reset()
+                exc = again
+                delay = min(self.backoff_max, delay * 2)
 
     def _rollback(self) -> None:
         if self._conn is not None:
@@ -520,17 +680,24 @@ def _is_connection_error(exc: BaseException) -> bool:
         import psycopg
     except ImportError:  # pragma: no cover
         return False
-    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+    kinds = (psycopg.OperationalError, psycopg.InterfaceError)
+    # Wrappers (SQLAlchemy's DBAPIError) keep the driver's error in .orig.
+    return isinstance(exc, kinds) or isinstance(getattr(exc, "orig", None), kinds)
 
 
 def configure_celery(
-    app: Celery, *, visibility_timeout: float | None = None, **overrides: Any
+    app: Celery,
+    *,
+    visibility_timeout: float | None = None,
+    batch_size: int = 1,
+    **overrides: Any,
 ) -> Celery:
     """The settings under which no acknowledged event is ever lost.
 
     - ``task_acks_late``: acknowledge after the task returns, not before it runs;
     - ``task_reject_on_worker_lost``: a child killed mid-task is redelivered, not acked;
-    - ``worker_prefetch_multiplier=1``: a worker holds one unacknowledged message;
+    - ``worker_prefetch_multiplier=batch_size`` (1 unless the consumer task batches): a
+      worker holds at most one batch of unacknowledged messages;
     - Redis ``visibility_timeout`` (default here 1 h): how long an unacknowledged message
       of a dead worker waits before redelivery; it must exceed the longest task including
       its in-worker retries;
@@ -551,7 +718,7 @@ def configure_celery(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
-        worker_prefetch_multiplier=1,
+        worker_prefetch_multiplier=max(1, batch_size),
         worker_cancel_long_running_tasks_on_connection_loss=True,
         broker_connection_retry_on_startup=True,
         task_serializer="json",
@@ -564,13 +731,32 @@ def configure_celery(
 
 
 def make_consumer_task(
-    app: Celery, name: str, consumer: Consumer, *, queue: str | None = None
+    app: Celery,
+    name: str,
+    consumer: Consumer,
+    *,
+    queue: str | None = None,
+    batch_size: int = 1,
+    flush_interval: float = 0.01,
 ) -> Task[Any, Any]:
     """Register ``consumer`` as the Celery task ``name`` (what the relay routes to).
 
     The task takes the envelope as its only argument and returns the outcome's value.
-    Call ``configure_celery(app)`` too: the per-task flags below are only half of it.
+    Call ``configure_celery(app, batch_size=...)`` too: the per-task flags below are only
+    half of it. ``batch_size > 1`` makes a worker apply the messages it has received in
+    batches of up to that many, one transaction each (see ``outbox.batching``); the
+    messages, their ids and the guarantees stay the same.
     """
+    options: dict[str, Any] = {}
+    if batch_size > 1:
+        from outbox.batching import BatchTask
+
+        options = {
+            "base": BatchTask,
+            "batch_size": batch_size,
+            "flush_interval": flush_interval,
+            "run_batch": staticmethod(consumer.process_batch),
+        }
 
     @app.task(  # type: ignore[untyped-decorator]
         name=name,
@@ -579,6 +765,7 @@ def make_consumer_task(
         reject_on_worker_lost=True,
         queue=queue,
         ignore_result=True,
+        **options,
     )
     def consume(self: Task[Any, Any], envelope: Envelope) -> str:
         info = self.request.delivery_info or {}

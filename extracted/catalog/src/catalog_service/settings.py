@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     sync_queue: str = "catalog.events"  # the relay routes catalog events here (bulkhead)
     sync_lanes: int = 1  # lane queues catalog.events.0..N-1, one worker each
     sync_max_attempts: int = 5  # in-worker tries before the aggregate is parked
+    # Events a worker applies per transaction under load (outbox.batching); 1: one task
+    # per event, as a plain Celery worker runs them. Run batching workers with -P solo.
+    sync_batch: int = Field(default=100, ge=1, le=1000)
+    sync_flush_interval: float = Field(default=0.01, gt=0, le=1)  # wait for a batch to fill
     sync_backoff_base: float = 0.2
     # Redis: an unacknowledged message of a dead worker comes back after this long. Must
     # exceed the longest task incl. its in-worker retries (5 tries: ~3 s of backoff).
