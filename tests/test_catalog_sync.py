@@ -210,6 +210,45 @@ def test_reconcile_reports_drift_and_repairs_it(redis_broker: str, catalog_db: s
                  what="the repair to converge")  # fmt: skip
 
 
+@pytest.mark.django_db(transaction=True)
+def test_reconcile_watch_repairs_a_lost_delivery_by_itself(
+    redis_broker: str, catalog_db: str
+) -> None:
+    """A change the service never received (as when a broker drops a message) is found by
+    the watching reconcile and re-emitted; the service converges with no one asking."""
+    import os
+    import signal
+
+    from shop.catalog import services as catalog
+
+    shop = shop_dsn()
+    reset_outbox(shop)
+    product = catalog.product_create(sku="RW-1", name="Kept", price="5.00")
+    with sync_stack(shop, catalog_db, redis_broker) as stack:
+        stack.wait_synced(timeout=60)
+        # The service's copy loses the last change, exactly what a lost delivery leaves.
+        with __import__("psycopg").connect(catalog_db, autocommit=True) as conn:
+            conn.execute("UPDATE products SET name = 'stale' WHERE legacy_id = %s", (product.pk,))
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "catalog_service", "reconcile", "--source-url", shop,
+             "--database-url", catalog_db, "--watch", "1",
+             "--reemit-command", f"{sys.executable} monolith/manage.py catalog_reemit"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "DATABASE_URL": shop},
+        )  # fmt: skip
+        try:
+            wait_for(lambda: scalar(catalog_db, "SELECT name FROM products WHERE legacy_id = %s",
+                                    (product.pk,)) == "Kept",
+                     timeout=60, what="the watching reconcile to repair the copy")  # fmt: skip
+        finally:
+            watcher.send_signal(signal.SIGTERM)
+            output, _ = watcher.communicate(timeout=30)
+        assert watcher.returncode == 0, output
+        assert "1 lasting" in output, output
+        assert "re-emitting" in output, output
+        assert reconcile(shop, catalog_db).returncode == 0
+
+
 def chaos_change(rng: random.Random, products: list[Any], categories: list[Any]) -> None:
     from shop.catalog import services as catalog
     from shop.core.errors import InsufficientStock

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from acl.catalog.quirks import AttrsPolicy
@@ -106,23 +106,101 @@ def reconcile(
         ),
     ] = "python monolith/manage.py catalog_reemit",
     attrs_policy: AttrsPolicy = AttrsPolicy.LEGACY,
+    watch: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="keep running: compare every N seconds and repair drift that persists "
+            "across two rounds (in-flight changes are not drift)",
+        ),
+    ] = None,
+    heartbeat: Annotated[
+        Path | None, typer.Option(help="with --watch: touch this file after every round")
+    ] = None,
 ) -> None:
     """Compare monolith and service per aggregate; exit 0 without drift, 1 with drift."""
-    import shlex
-    import subprocess
-
-    from rich.table import Table
-
     from catalog_service.bootstrap import engine_for
     from catalog_service.service_layer.reconcile import reconcile as run
-    from catalog_service.service_layer.reconcile import reemit_arguments
     from catalog_service.settings import get_settings
 
     engine = engine_for(database_url or get_settings().database_url)
     try:
+        if watch is not None:
+            _watch(engine, source_url, watch, reemit_command, attrs_policy, heartbeat)
         report = run(engine, source_url, attrs_policy=attrs_policy)
     finally:
         engine.dispose()
+    _print_report(report)
+    if report.drift:
+        if repair:
+            _reemit(reemit_command, report, source_url)
+        raise typer.Exit(1)
+
+
+def _watch(
+    engine: Any,
+    source_url: str,
+    every: float,
+    reemit_command: str,
+    attrs_policy: AttrsPolicy,
+    heartbeat: Path | None,
+) -> None:
+    """Anti-entropy: a safety net under the event path, not a replacement for it.
+
+    A change in flight shows as drift for a moment; the same drift (same aggregate, same
+    monolith checksum) seen again a round later is not in flight: a delivery was lost
+    (e.g. by a broker that dropped a message when its consumer was killed). Only that is
+    re-emitted, through the monolith's outbox like every other change.
+    """
+    import signal
+    import threading
+
+    from catalog_service.service_layer.reconcile import ReconcileReport
+    from catalog_service.service_layer.reconcile import reconcile as run
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    seen: set[tuple[str, int, str, str]] = set()
+    while not stop.is_set():
+        report = run(engine, source_url, attrs_policy=attrs_policy)
+        keys = {(d.aggregate_type, d.aggregate_id, d.kind, d.monolith): d for d in report.drift}
+        lasting = [d for k, d in keys.items() if k in seen]
+        total = sum(report.compared.values())
+        console.print(f"reconcile: {total} aggregates, {len(keys)} drifting, "
+                      f"{len(lasting)} lasting", highlight=False)  # fmt: skip
+        if lasting:
+            _reemit(
+                reemit_command,
+                ReconcileReport(compared=report.compared, drift=lasting),
+                source_url,
+            )
+        if heartbeat is not None:
+            heartbeat.touch()  # what a health check reads: the loop is alive and not stuck
+        seen = set(keys) - {(d.aggregate_type, d.aggregate_id, d.kind, d.monolith) for d in lasting}
+        stop.wait(every)
+    raise typer.Exit(0)
+
+
+def _reemit(reemit_command: str, report: Any, source_url: str) -> None:
+    import os
+    import shlex
+    import subprocess
+
+    from catalog_service.service_layer.reconcile import reemit_arguments
+
+    command = [*shlex.split(reemit_command), *reemit_arguments(report)]
+    console.print(f"re-emitting: {shlex.join(command)}")
+    # The monolith re-emits into the database that was compared, whatever else is set.
+    env = {**os.environ, "DATABASE_URL": source_url}
+    result = subprocess.run(command, check=False, env=env)
+    if result.returncode != 0:
+        console.print(f"[red]re-emit failed with exit code {result.returncode}[/red]")
+
+
+def _print_report(report: Any) -> None:
+    from rich.table import Table
+
     compared = ", ".join(f"{n} {kind}" for kind, n in report.compared.items())
     console.print(f"compared {compared}")
     for kind, legacy_id, error in report.untranslatable:
@@ -136,13 +214,6 @@ def reconcile(
                       d.monolith, d.service)  # fmt: skip
     console.print(table)
     console.print(f"[red]{len(report.drift)} drifted aggregate(s)[/red]")
-    if repair:
-        command = [*shlex.split(reemit_command), *reemit_arguments(report)]
-        console.print(f"re-emitting: {shlex.join(command)}")
-        result = subprocess.run(command, check=False)
-        if result.returncode != 0:
-            console.print(f"[red]re-emit failed with exit code {result.returncode}[/red]")
-    raise typer.Exit(1)
 
 
 def openapi_document() -> str:
