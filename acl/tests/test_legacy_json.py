@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -48,6 +49,7 @@ CUPS = CategoryRef(3, "Cups", "cups")
 
 
 def test_golden_product_bytes() -> None:
+    # updated_at has microseconds: the monolith's DATETIME_FORMAT drops them (quirk 18).
     body = render(product_to_legacy_json(MUG, CUPS))
     assert (
         body
@@ -56,7 +58,7 @@ def test_golden_product_bytes() -> None:
             '"price":"12.50","currency":"EUR","status":"A","stock":7,"in_stock":true,'
             '"category":{"id":3,"name":"Cups","slug":"cups"},'
             '"attributes":{"color":"red","size":"large box"},"weight_grams":250,'
-            '"created":"2024-05-01T10:00:00","updated":"2024-12-01T10:00:00.000005"}'
+            '"created":"2024-05-01T10:00:00","updated":"2024-12-01T10:00:00"}'
         ).encode()
     )
 
@@ -78,13 +80,16 @@ def test_json_round_trip(product: Product, ref: CategoryRef | None) -> None:
         product = _with_category(product, None)
     doc = json.loads(render(product_to_legacy_json(product, ref)))
     back, back_ref = product_from_legacy_json(doc, version=product.version)
-    assert back == product
+    # The legacy JSON shows whole seconds (quirk 18): that much survives the trip.
+    assert back == replace(
+        product,
+        created_at=product.created_at.replace(microsecond=0),
+        updated_at=product.updated_at.replace(microsecond=0),
+    )
     assert back_ref == ref
 
 
 def _with_category(product: Product, category_id: int | None) -> Product:
-    from dataclasses import replace
-
     return replace(product, category_legacy_id=category_id)
 
 

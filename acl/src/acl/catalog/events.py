@@ -22,7 +22,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from acl.catalog import quirks
 from acl.catalog.domain import Category, Product
 from acl.catalog.legacy import LegacyCategoryRow, LegacyProductRow
-from acl.catalog.legacy_json import format_local, format_price
+from acl.catalog.legacy_json import format_price
 from acl.catalog.rows import category_from_row, product_from_row
 from acl.errors import FieldProblem, UntranslatableRecord, untranslatable
 
@@ -286,8 +286,9 @@ def product_row_payload(row: LegacyProductRow) -> dict[str, Any]:
         "qty": row["qty"],
         "attrs": row["attrs"],
         "wt": row["wt"],
-        "created": format_local(row["created"]),
-        "updated": format_local(row["updated"]),
+        # Full precision: the event carries the row, not the JSON view of it.
+        "created": row["created"].isoformat(),
+        "updated": row["updated"].isoformat(),
     }
 
 

@@ -30,8 +30,11 @@ def format_price(amount: Decimal) -> str:
 
 
 def format_local(value: datetime) -> str:
-    """DRF renders a naive datetime with ``isoformat()`` (microseconds only when non-zero)."""
-    return value.isoformat()
+    """The monolith's ``DATETIME_FORMAT`` (``%Y-%m-%dT%H:%M:%S``): seconds, truncated.
+
+    Quirk 18: microseconds are stored but never emitted. (Found by shadow comparison: a
+    product the monolith had just updated showed ``...:15.238499`` on the service.)"""
+    return value.replace(microsecond=0).isoformat()
 
 
 def category_ref_json(ref: CategoryRef | None) -> LegacyCategoryRefJSON | None:
