@@ -202,3 +202,28 @@ def test_force_overrides_loudly_and_is_audited(
     assert entries[-1]["action"] == "set-route"
     # the facade's stderr event (CliRunner swaps sys.stderr while it runs, so look in both)
     assert "CONTRACT GATE OVERRIDDEN" in forced.output + capfd.readouterr().err
+
+
+def test_replacing_the_whole_table_passes_the_gate_too(
+    facade_admin, pacts: Path, ledger: Path
+) -> None:  # type: ignore[no-untyped-def]
+    url, audit = facade_admin
+    _record(ledger, pacts, "catalog", passed=False)
+    document = json.loads(json.dumps(ROUTES))
+    for route in document["routes"]:
+        if route["id"] == "catalog-products":
+            route["mode"] = "extracted"
+    resp = httpx.put(f"{url}/_strangler/api/config", headers=AUTH, json=document)
+    assert resp.status_code == 409, resp.text
+    assert resp.json()["reasons"][0].startswith("catalog-products: ")
+    route = httpx.get(f"{url}/_strangler/api/routes/catalog-products", headers=AUTH).json()
+    assert route["mode"] == "monolith"  # the table was kept
+    forced = httpx.put(f"{url}/_strangler/api/config?force=true", headers=AUTH, json=document)
+    assert forced.status_code == 200, forced.text
+    entries = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [e["result"] for e in entries if e.get("action") == "contract-gate"] == [
+        "refused", "FORCED OVERRIDE",
+    ]  # fmt: skip
+    # A table that leaves the extracted route as it is does not ask the gate again.
+    again = httpx.put(f"{url}/_strangler/api/config", headers=AUTH, json=document)
+    assert again.status_code == 200, again.text

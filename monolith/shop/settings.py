@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from shop_telemetry.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -79,7 +80,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: its span and request id cover everything below, the outbox writes included.
+    "shop.core.observability.RequestTelemetryMiddleware",
     "shop.outbox.context.TraceContextMiddleware",
+    # Before the session middleware: a dry run rolls the session's writes back too.
+    "shop.core.dry_run.DryRunMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -88,6 +93,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+# Peers (socket address, never X-Forwarded-For) whose X-Strangler-Dry-Run the shop honours:
+# the facade's address. See shop/core/dry_run.py.
+DRY_RUN_TRUSTED_NETWORKS = [
+    n.strip()
+    for n in os.environ.get("DRY_RUN_TRUSTED_NETWORKS", "127.0.0.0/8,::1/128").split(",")
+    if n.strip()
 ]
 
 ROOT_URLCONF = "shop.urls"
@@ -167,15 +180,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-}
+# JSON lines on stdout with request and trace ids (LOG_FORMAT=console for a human format);
+# gunicorn.conf.py gives gunicorn's own loggers the same document.
+LOGGING = logging_config("monolith", os.environ.get("LOG_LEVEL") or "INFO")
 
 # The simulated payment gateway (see shop/payments/gateway.py).
 PAYMENT_DECLINED_CARD = "4000000000000002"

@@ -2,11 +2,12 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from shop.core import health
+from shop.core import health, observability
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", observability.metrics, name="metrics"),
     path("api/", include("shop.api.urls")),
     path("admin/", admin.site.urls),
     path("", include("shop.storefront.urls")),

@@ -2,7 +2,9 @@
 
 ``FACADE_SERVER=native`` (default) serves with ``facade.server``; ``FACADE_SERVER=uvicorn``
 with uvicorn's httptools protocol and the settings a transparent proxy needs. Both run the
-same ASGI app; the benchmark (bench/facade_bench.py) measures both.
+same ASGI app; the benchmark (bench/facade_bench.py) measures both. Logs follow
+``LOG_FORMAT``/``LOG_LEVEL`` (shop_telemetry); spans are exported, one per request, only
+when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set.
 """
 
 from __future__ import annotations
@@ -13,6 +15,15 @@ import os
 
 import uvicorn
 import uvloop
+from shop_telemetry import configure_logging, configure_tracing, logging_config
+
+from facade.app import Facade, create_app
+
+
+def served_app() -> Facade:
+    """The app of a serving process: tracing first, so the proxy sees whether it exports."""
+    configure_tracing("facade")
+    return create_app()
 
 
 def main() -> None:
@@ -24,8 +35,9 @@ def main() -> None:
     keepalive = int(os.environ.get("FACADE_KEEPALIVE", "75"))
     if os.environ.get("FACADE_SERVER", "native") == "uvicorn":
         uvicorn.run(
-            "facade.app:create_app",
+            "facade.__main__:served_app",
             factory=True,
+            log_config=logging_config("facade"),
             host=host,
             port=port,
             loop="uvloop",
@@ -39,11 +51,11 @@ def main() -> None:
             timeout_keep_alive=keepalive,
         )
         return
-    from facade.app import create_app
     from facade.server import serve
 
+    configure_logging("facade")
     uvloop.install()
-    asyncio.run(serve(create_app(), host, port, keepalive=keepalive))
+    asyncio.run(serve(served_app(), host, port, keepalive=keepalive))
 
 
 if __name__ == "__main__":

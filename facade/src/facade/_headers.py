@@ -33,6 +33,9 @@ _REQUEST_DROP = HOP_BY_HOP | {
     b"x-forwarded-host",
     b"forwarded",
     b"content-length",
+    # Only the facade may ask for a dry run (shadow copies of writes): a client's copy of
+    # the header would otherwise reach an upstream that trusts the facade's address.
+    b"x-strangler-dry-run",
 }
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:@/+=-]{1,128}$")
 _TRACEPARENT = re.compile(rb"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")

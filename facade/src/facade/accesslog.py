@@ -1,10 +1,16 @@
-"""JSON access log lines on stdout, written in batches so logging stays off the hot path."""
+"""JSON access log lines on stdout, written in batches so logging stays off the hot path.
+
+Each line has the fields every component's log lines have (``shop_telemetry.logs``:
+timestamp, level, component, logger, message, request_id, trace_id) and the request's.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import sys
+import time
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
@@ -23,7 +29,14 @@ class AccessLog:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     def write(self, record: dict[str, Any]) -> None:
-        line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+        common = {
+            "timestamp": datetime.fromtimestamp(record.get("ts") or time.time(), UTC),
+            "level": "INFO",
+            "component": "facade",
+            "logger": "facade.access",
+            "message": f"{record.get('method')} {record.get('path')} {record.get('status')}",
+        }
+        line = orjson.dumps(common | record, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z)
         self._lines.append(line)
         self._size += len(line)
         if self._size >= 65536 or self._task is None:

@@ -1,15 +1,20 @@
 """The admin API under ``/_strangler/api/``: bearer token from FACADE_ADMIN_TOKEN.
 
 GET  routes | routes/{id} | upstreams | audit?limit=N | shadow | match?method=&path=
+GET  overview              what the dashboard shows: routes, breakers, last-minute stats
 PUT  routes/{id}            {"mode": "canary", "percent": 10}   (PATCH works too; canary and
                             extracted pass the contract gate first, "force": true overrides)
 POST upstreams/{name}/active {"pool": "green"}
 POST reload                 re-read FACADE_ROUTES_FILE
-PUT  config                 replace the whole routes document (JSON)
+GET  parity | parity/{id}   shadow comparison results (ROUTE_PARITY, see facade.parity)
+DELETE parity/{id}          reset one route's results (audited)
+PUT  config[?force=true]    replace the whole routes document (JSON); every route it moves
+                            to canary or extracted passes the contract gate first
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 from typing import Any
 from urllib.parse import parse_qs
@@ -17,24 +22,36 @@ from urllib.parse import parse_qs
 import orjson
 
 from facade.config import ConfigError, dump_config
-from facade.gate import GateSettings, guard_route_change
+from facade.dashboard import overview
+from facade.gate import GateSettings, guard_document_change, guard_route_change
+from facade.parity import MemoryParityStore, ParityStore
 from facade.problem import send_json, send_problem
 from facade.settings import FacadeSettings
 from facade.shadow import ShadowQueue
 from facade.state import RouteState
 from facade.types import Receive, Scope, Send
+from facade.window import RollingStats
 
 PREFIX = "/_strangler/api"
 _MAX_ADMIN_BODY = 1024 * 1024
 
 
 class AdminAPI:
-    def __init__(self, settings: FacadeSettings, state: RouteState, shadow: ShadowQueue) -> None:
+    def __init__(
+        self,
+        settings: FacadeSettings,
+        state: RouteState,
+        shadow: ShadowQueue,
+        *,
+        window: RollingStats | None = None,
+    ) -> None:
         token = settings.admin_token.get_secret_value() if settings.admin_token else ""
         self._token = token.encode()
         self.state = state
         self.shadow = shadow
+        self.parity: ParityStore = MemoryParityStore()  # the app hands its own store in
         self.gate = GateSettings.from_env()
+        self.window = window if window is not None else RollingStats()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._token:
@@ -122,13 +139,51 @@ class AdminAPI:
                 await send_json(send, 200, dump_config(state.config))
             case ("PUT", ["config"]):
                 document = await _json_body(receive)
+                force = _flag_param(scope, "force")
+                refusals = await guard_document_change(
+                    state, document, who=who, force=force, settings=self.gate
+                )
+                if refusals:
+                    reasons = [f"{r.route}: {reason}" for r in refusals for reason in r.reasons]
+                    return await send_problem(
+                        send, 409, "; ".join(r.summary() for r in refusals), reasons=reasons
+                    )
                 new = await state.propose(document, who=who, source="admin", action="replace")
                 await send_json(send, 200, {"version": new.version})
             case ("GET", ["audit"]):
                 limit = _int_param(scope, "limit", 100)
                 await send_json(send, 200, {"entries": await state.audit.recent(limit)})
+            case ("GET", ["overview"]):
+                await send_json(send, 200, await overview(snap, self.window, state.audit))
             case ("GET", ["shadow"]):
                 await send_json(send, 200, {k: dict(v) for k, v in self.shadow.stats.items()})
+            case ("GET", ["parity"]):
+                ids = [r.id for r in snap.table.routes if r.config.mode == "shadow"]
+                ids += [rid for rid in await self.parity.route_ids() if rid not in ids]
+                routes = [await self.parity.route(rid) for rid in ids]
+                await send_json(send, 200, {"routes": routes})
+            case ("GET", ["parity", rid]):
+                if rid not in snap.table.by_id and rid not in await self.parity.route_ids():
+                    return await send_problem(send, 404, f"no route {rid!r}")
+                await send_json(send, 200, await self.parity.route(rid))
+            case ("DELETE", ["parity", rid]):
+                if rid not in snap.table.by_id and rid not in await self.parity.route_ids():
+                    return await send_problem(send, 404, f"no route {rid!r}")
+                before = await self.parity.route(rid)
+                await self.parity.reset(rid)
+                await state.audit.record(
+                    {
+                        "at": _now(),
+                        "who": who,
+                        "source": "admin",
+                        "action": "reset-parity",
+                        "result": "applied",
+                        "version": snap.version,
+                        "route": rid,
+                        "old": {k: before[k] for k in ("compared", "matched", "mismatched")},
+                    }
+                )
+                await send_json(send, 200, await self.parity.route(rid))
             case ("GET", ["match"]):
                 qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
                 path = (qs.get("path") or ["/"])[0]
@@ -137,6 +192,10 @@ class AdminAPI:
                 await send_json(send, 200, {"route": _route(route, snap), "params": params})
             case _:
                 await send_problem(send, 404, f"no admin endpoint {method} {scope['path']}")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 class _BadRequest(ValueError):
@@ -159,6 +218,11 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
+
+
+def _flag_param(scope: Scope, name: str) -> bool:
+    qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return qs.get(name, ["false"])[-1].lower() in ("1", "true", "yes")
 
 
 def _int_param(scope: Scope, name: str, default: int) -> int:

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 from typing import Any
 
 from facade.accesslog import AccessLog
 from facade.admin import PREFIX, AdminAPI
 from facade.client import HttpClient, NativeClient
+from facade.dashboard import is_page, serve_page
+from facade.gate import GateSettings
 from facade.metrics import CONTENT_TYPE, Metrics
+from facade.parity import ParityCollector, ParitySink, make_store
 from facade.problem import send_bytes, send_json, send_problem
 from facade.proxy import Proxy
+from facade.ramp import RampController, redis_leader
+from facade.recorder import TrafficRecorder
 from facade.settings import FacadeSettings
 from facade.shadow import ComparisonSink, ShadowQueue, StatusMatchSink
 from facade.state import RouteState, log_event
 from facade.types import Receive, Scope, Send
+from facade.window import RollingStats
+
+_OWN_PATHS = ("/healthz", "/readyz", "/metrics", "/_strangler")
 
 
 class Facade:
@@ -29,20 +38,43 @@ class Facade:
         self.metrics = Metrics()
         self.state = RouteState(settings, self.metrics)
         self.client: HttpClient = client or _make_client(settings)
+        self.parity = make_store(
+            settings.redis_url,
+            settings.redis_prefix,
+            recent=settings.parity_recent,
+            top_fields=settings.parity_top_fields,
+            window_seconds=settings.parity_window_seconds,
+        )
+        parity_collector = ParityCollector()
+        self.metrics.registry.register(parity_collector)
+        self.parity_sink = ParitySink(self.parity, self.metrics, parity_collector)
         self.shadow = ShadowQueue(
             self.client,
             self.metrics,
-            sinks if sinks is not None else [StatusMatchSink(self.metrics)],
+            sinks if sinks is not None else [StatusMatchSink(self.metrics), self.parity_sink],
             size=settings.shadow_queue_size,
             workers=settings.shadow_workers,
             timeout=settings.shadow_timeout,
             max_body=settings.shadow_max_body_bytes,
         )
         self.access_log = AccessLog() if settings.access_log else None
+        self.window = RollingStats()
         self.proxy = Proxy(
-            settings, self.state, self.client, self.metrics, self.shadow, self.access_log
+            settings,
+            self.state,
+            self.client,
+            self.metrics,
+            self.shadow,
+            self.access_log,
+            window=self.window,
         )
-        self.admin = AdminAPI(settings, self.state, self.shadow)
+        self.shadow.on_count = self.parity.note_shadow_outcome
+        self.recorder = _make_recorder(settings)
+        self.proxy.recorder = self.recorder
+        self.admin = AdminAPI(settings, self.state, self.shadow, window=self.window)
+        self.admin.parity = self.parity
+        self.ramp: RampController | None = None
+        self._ramp_task: asyncio.Task[None] | None = None
         self._started = False
         self._start_lock: asyncio.Lock | None = None
 
@@ -55,9 +87,13 @@ class Facade:
             if self._started:
                 return
             await self.state.start()
+            await self.parity.start()
             self.shadow.start()
             if self.access_log is not None:
                 self.access_log.start()
+            if self.recorder is not None:
+                self.recorder.start()
+            self._start_ramp()
             self._started = True
             # Everything alive now (modules, config, compiled routes, metrics) lives as long
             # as the process: keep it out of the collector's full passes, which otherwise
@@ -70,15 +106,40 @@ class Facade:
                 client=self.settings.http_client,
             )
 
+    def _start_ramp(self) -> None:
+        redis = getattr(self.state, "_redis", None)
+        leader = (
+            redis_leader(redis, f"{self.settings.redis_prefix}:ramp-leader")
+            if redis is not None
+            else None
+        )
+        self.ramp = RampController(
+            self.state,
+            self.window,
+            self.parity.window,
+            gate=GateSettings.from_env(),
+            is_leader=leader,
+        )
+        self._ramp_task = asyncio.get_running_loop().create_task(
+            self.ramp.run(self.settings.ramp_interval)
+        )
+
     async def shutdown(self) -> None:
         if not self._started:
             return
         self._started = False
+        if self._ramp_task is not None:
+            self._ramp_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ramp_task
         await self.shadow.aclose()
+        await self.parity.aclose()
         await self.state.aclose()
         await self.client.aclose()
         if self.access_log is not None:
             await self.access_log.aclose()
+        if self.recorder is not None:
+            await self.recorder.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -86,7 +147,7 @@ class Facade:
             if not self._started:
                 await self.startup()
             path: str = scope["path"]
-            if path.startswith("/_strangler/") or path in ("/healthz", "/readyz", "/metrics"):
+            if path.startswith("/_strangler/") or path in _OWN_PATHS:
                 return await self._own(scope, receive, send, path)
             return await self.proxy(scope, receive, send)
         if kind == "lifespan":
@@ -115,6 +176,8 @@ class Facade:
             return await send_bytes(send, 200, self.metrics.render(), CONTENT_TYPE.encode())
         if path == PREFIX or path.startswith(PREFIX + "/"):
             return await self.admin(scope, receive, send)
+        if is_page(path):
+            return await serve_page(scope, send, path)
         return await send_problem(send, 404, f"no facade endpoint {path}")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -139,6 +202,14 @@ def _make_client(settings: FacadeSettings) -> HttpClient:
 
         return AiohttpClient(settings.max_idle_connections)
     return NativeClient(settings.max_idle_connections)
+
+
+def _make_recorder(settings: FacadeSettings) -> TrafficRecorder | None:
+    if settings.record_file is None or settings.record_sample <= 0:
+        return None
+    return TrafficRecorder(
+        settings.record_file, settings.record_sample, settings.record_methods.split(",")
+    )
 
 
 def create_app(settings: FacadeSettings | None = None, **kwargs: Any) -> Facade:

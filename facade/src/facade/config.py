@@ -6,6 +6,7 @@ Errors name the route or upstream by id, the field and the reason, e.g.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Mapping
@@ -14,9 +15,12 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from facade.compare import NORMALISERS, PathPattern, RuleError
 
 Mode = Literal["monolith", "shadow", "canary", "extracted"]
+ShadowWrites = Literal["dry-run", "mirror"]
 MODES: tuple[str, ...] = ("monolith", "shadow", "canary", "extracted")
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -91,6 +95,122 @@ class UpstreamConfig(_Model):
         return urls
 
 
+def _check_path(text: str) -> str:
+    try:
+        PathPattern.parse(text)
+    except RuleError as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+class ToleranceConfig(_Model):
+    absolute: float = Field(default=0.0, ge=0)
+    relative: float = Field(default=0.0, ge=0)
+    paths: list[str] = Field(default_factory=list)
+    """Where it applies (JSON paths); empty: every number."""
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        return [_check_path(p) for p in value]
+
+
+class UnorderedConfig(_Model):
+    path: str
+    key: str | None = None
+    """Pair array elements by this field; without it, by equality."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return _check_path(value)
+
+
+class NormaliserConfig(_Model):
+    name: str
+    paths: list[str] = Field(default_factory=list)
+    """Where it applies (JSON paths); empty: every value."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in NORMALISERS:
+            raise ValueError(
+                f"unknown normaliser {value!r} (known: {', '.join(sorted(NORMALISERS))})"
+            )
+        return value
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        return [_check_path(p) for p in value]
+
+
+class RampConfig(_Model):
+    """A canary that advances by itself while healthy and rolls back when not (facade.ramp)."""
+
+    steps: list[float] = Field(default_factory=lambda: [1.0, 5.0, 25.0, 50.0, 100.0])
+    hold: float = Field(default=30.0, gt=0)
+    """Seconds a step must stay healthy before the next one."""
+    min_requests: int = Field(default=20, ge=1)
+    """Candidate requests within the hold needed to judge it."""
+    max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    """Candidate 5xx answers plus failures the monolith covered, as a share of its requests."""
+    fast_window: int = Field(default=5, ge=1, le=60)
+    """Seconds over which a failing candidate rolls the route back at once."""
+    min_requests_fast: int = Field(default=5, ge=1)
+    min_compared: int = Field(default=0, ge=0)
+    """Shadow comparisons needed per step (0: parity is not a gate)."""
+    min_match_rate: float = Field(default=0.99, ge=0, le=1)
+    finish: Literal["extracted", "canary"] = "extracted"
+    rollback_to: Literal["monolith", "shadow"] = "shadow"
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, value: list[float]) -> list[float]:
+        if not value:
+            raise ValueError("needs at least one step")
+        if any(not 0 < p <= 100 for p in value):
+            raise ValueError("each step is a percent in (0, 100]")
+        if any(b <= a for a, b in itertools.pairwise(value)):
+            raise ValueError("steps must increase")
+        return value
+
+
+class CompareConfig(_Model):
+    """How shadow answers are compared (facade.compare) and what is masked when stored."""
+
+    headers: list[str] = Field(default_factory=lambda: ["content-type"])
+    ignore: list[str] = Field(default_factory=list)
+    tolerance: ToleranceConfig | None = None
+    unordered: list[UnorderedConfig] = Field(default_factory=list)
+    normalisers: list[NormaliserConfig] = Field(default_factory=list)
+    noise_sample_rate: float = Field(default=0.05, ge=0, le=1)
+    """Share of safe shadowed requests sent to the primary twice to learn noisy fields."""
+    pii: list[str] = Field(default_factory=list)
+    """Field names whose values are masked in stored diffs (any depth, case-insensitive)."""
+
+    @field_validator("ignore")
+    @classmethod
+    def _ignore(cls, value: list[str]) -> list[str]:
+        return [_check_path(p) for p in value]
+
+    @field_validator("headers", "pii")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [v.lower() for v in value]
+
+
 class RouteConfig(_Model):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
     path: str
@@ -109,8 +229,35 @@ class RouteConfig(_Model):
     """Who answers in monolith mode and on safe-method failure (default: the default route's)."""
     timeout: float | None = Field(default=None, gt=0)
     max_body_bytes: int | None = Field(default=None, ge=0)
-    shadow_unsafe: bool = False
-    """Mirror POST/PUT/PATCH/DELETE too (only for candidates on a throwaway database)."""
+    shadow_writes: ShadowWrites | None = None
+    """Unsafe methods in shadow mode: unset, not mirrored (counted as skipped); ``dry-run``,
+    mirrored with ``X-Strangler-Dry-Run: 1`` (the candidate rolls the write back);
+    ``mirror``, mirrored as they are (only for candidates on a throwaway database)."""
+    compare: CompareConfig = Field(default_factory=CompareConfig)
+    ramp: RampConfig | None = None
+    """In canary mode: step the percent up while healthy, roll back when not."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_shadow_unsafe(cls, data: Any) -> Any:
+        """``shadow_unsafe: true`` (the old switch) still means ``shadow_writes: mirror``."""
+        if not isinstance(data, dict) or "shadow_unsafe" not in data:
+            return data
+        data = dict(data)
+        legacy = data.pop("shadow_unsafe")
+        if legacy is True:
+            if data.get("shadow_writes") not in (None, "mirror"):
+                raise ValueError(
+                    "shadow_unsafe: true conflicts with shadow_writes: "
+                    f"{data['shadow_writes']}; keep only shadow_writes"
+                )
+            data["shadow_writes"] = "mirror"
+        elif legacy not in (False, None):
+            raise ValueError(
+                "shadow_unsafe: must be true or false; it is replaced by "
+                "shadow_writes: dry-run | mirror"
+            )
+        return data
 
     @field_validator("methods")
     @classmethod
@@ -187,6 +334,8 @@ def parse_config(document: Any, env: Mapping[str, str] | None = None) -> RoutesC
     """Validate a parsed document; raise ConfigError listing every problem."""
     if not isinstance(document, dict):
         raise ConfigError(["<root>: expected a mapping with 'upstreams' and 'routes'"])
+    # Top-level ``x-...`` keys hold YAML anchors shared by routes (as in compose files).
+    document = {k: v for k, v in document.items() if not str(k).startswith("x-")}
     document = interpolate(document, os.environ if env is None else env)
     try:
         config = RoutesConfig.model_validate(document)

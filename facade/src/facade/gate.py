@@ -229,8 +229,6 @@ async def guard_route_change(
     ``state`` is the facade's ``RouteState`` (its config and audit log). A refusal and a
     forced override are both written to the audit log; an override also goes to stderr.
     """
-    from facade.state import _now, log_event
-
     if not settings.enabled:
         return None
     try:
@@ -242,8 +240,49 @@ async def guard_route_change(
         return None
     candidate = str(changes.get("upstream") or current.upstream)
     decision = check(state.config, route_id, settings, candidate=candidate)
+    return await _enforce(state, decision, mode, who=who, force=force)
+
+
+async def guard_document_change(
+    state: Any, document: Any, *, who: str, force: bool, settings: GateSettings
+) -> list[GateDecision]:
+    """The gate for a whole routes document (``PUT config``): every route it moves.
+
+    A route is gated when the document puts it in canary or extracted mode and it was not
+    there already with the same candidate. Returns the refusals (empty: go ahead). A
+    document that does not parse is left to the caller's validation.
+    """
+    from facade.config import ConfigError, parse_config
+
+    if not settings.enabled:
+        return []
+    try:
+        new = parse_config(document)
+    except ConfigError:
+        return []
+    old = {r.id: r for r in state.config.routes}
+    refusals: list[GateDecision] = []
+    for route in new.routes:
+        before = old.get(route.id)
+        if route.mode not in GATED_MODES or (
+            before is not None and before.mode in GATED_MODES and before.upstream == route.upstream
+        ):
+            continue
+        decision = check(new, route.id, settings, candidate=route.upstream)
+        refusal = await _enforce(state, decision, route.mode, who=who, force=force)
+        if refusal is not None:
+            refusals.append(refusal)
+    return refusals
+
+
+async def _enforce(
+    state: Any, decision: GateDecision, mode: str, *, who: str, force: bool
+) -> GateDecision | None:
+    from facade.state import _now, log_event
+
     if decision.allowed:
         return None
+    route_id, candidate = decision.route, decision.candidate
     entry = {
         "at": _now(),
         "who": who,

@@ -151,6 +151,29 @@ class Metrics:
         self.shadow_queue = Gauge(
             "facade_shadow_queue_depth", "Shadow copies waiting to be sent.", registry=r
         )
+        # Parity (facade.parity): match rate = matched / compared; top fields come from
+        # parity.ParityCollector (bounded), never as a label per JSON path.
+        self.parity_compared = Counter(
+            "facade_parity_compared", "Shadow answers compared, per route.", ["route"], registry=r
+        )
+        self.parity_matched = Counter(
+            "facade_parity_matched",
+            "Compared shadow answers that matched (noise aside), per route.",
+            ["route"],
+            registry=r,
+        )
+        self.parity_mismatched = Counter(
+            "facade_parity_mismatched",
+            "Compared shadow answers with differences, per route.",
+            ["route"],
+            registry=r,
+        )
+        self.parity_candidate_errors = Counter(
+            "facade_parity_candidate_errors",
+            "Shadow copies the candidate did not answer (or did not confirm as a dry run).",
+            ["route"],
+            registry=r,
+        )
         self.config_version = Gauge(
             "facade_route_table_version", "Version of the route table in use.", registry=r
         )

@@ -33,11 +33,14 @@ from facade.errors import (
 from facade.matching import CompiledRoute
 from facade.metrics import Metrics
 from facade.problem import send_problem
+from facade.recorder import TrafficRecorder
 from facade.settings import FacadeSettings
 from facade.shadow import ShadowExchange, ShadowJob, ShadowQueue
 from facade.state import RouteState, Snapshot
+from facade.tracing import RequestTracer, request_tracer
 from facade.types import RawHeaders, Receive, Scope, Send
 from facade.upstreams import Upstream
+from facade.window import RollingStats
 
 
 class BreakerOpen(UpstreamError):
@@ -64,6 +67,7 @@ class _Log:
     status: int = 0
     fallback: str | None = None
     error: str | None = None
+    traceparent: bytes = b""  # what the upstream gets; its trace id goes into the access log
 
 
 class Proxy:
@@ -75,6 +79,7 @@ class Proxy:
         metrics: Metrics,
         shadow: ShadowQueue,
         access_log: AccessLog | None,
+        window: RollingStats | None = None,
     ) -> None:
         self.settings = settings
         self.state = state
@@ -82,9 +87,12 @@ class Proxy:
         self.metrics = metrics
         self.shadow = shadow
         self.access_log = access_log
+        self.window = window if window is not None else RollingStats()
+        self.recorder: TrafficRecorder | None = None
         self._public_origin = (
             settings.public_origin.rstrip("/").encode() if settings.public_origin else None
         )
+        self._tracing = request_tracer()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -92,17 +100,29 @@ class Proxy:
         log = _Log()
         incoming = split_request_headers(scope["headers"])
         rid = request_id(incoming.request_id)
+        span = None
+        if self._tracing is None:
+            log.traceparent = traceparent(incoming.traceparent)
+        else:
+            span, log.traceparent = self._tracing.start(
+                incoming.traceparent, scope["method"], scope["path"]
+            )
         self.metrics.in_flight_count += 1
         try:
             await self._handle(scope, receive, send, snap, incoming, rid, log)
         finally:
+            if span is not None:
+                RequestTracer.end(span, scope["method"], log.route, log.upstream, log.status)
             self.metrics.in_flight_count -= 1
             elapsed = time.perf_counter() - started
             self.metrics.observe(log.route, log.upstream, log.mode, log.status, elapsed)
+            if log.upstream != "-":  # refused before any upstream: no side to count
+                self.window.record(log.route, log.upstream, log.status, elapsed, started + elapsed)
             if self.access_log is not None:
                 record: dict[str, Any] = {
                     "ts": time.time(),
                     "request_id": rid.decode("latin-1"),
+                    "trace_id": log.traceparent[3:35].decode("latin-1"),
                     "method": scope["method"],
                     "path": scope["path"],
                     "route": log.route,
@@ -111,6 +131,8 @@ class Proxy:
                     "status": log.status,
                     "duration_ms": round(elapsed * 1000, 3),
                 }
+                if span is not None:
+                    record["span_id"] = log.traceparent[36:52].decode("latin-1")
                 if log.fallback:
                     record["fallback"] = log.fallback
                 if log.error:
@@ -164,7 +186,7 @@ class Proxy:
         # Who answers, who may step in, who gets a copy.
         fallback = snap.upstreams[route.fallback]
         candidate = snap.upstreams[cfg.upstream]
-        primary, backup, mirror = fallback, None, None
+        primary, backup, mirror, dry_run = fallback, None, None, False
         if cfg.mode == "extracted":
             primary = candidate
         elif cfg.mode == "canary":
@@ -172,17 +194,22 @@ class Proxy:
             key = sticky_key(cfg.sticky, lookup, client[0] if client else None)
             if goes_to_candidate(route.id, cfg.percent or 0.0, key, random.random()):
                 primary = candidate
-        elif cfg.mode == "shadow" and (method in SAFE_METHODS or cfg.shadow_unsafe):
+            elif cfg.ramp is not None and cfg.ramp.min_compared and method in SAFE_METHODS:
+                mirror = candidate  # parity keeps being measured on the monolith's share
+        elif cfg.mode == "shadow" and (method in SAFE_METHODS or cfg.shadow_writes is not None):
             mirror = candidate
+            dry_run = method not in SAFE_METHODS and cfg.shadow_writes == "dry-run"
         elif cfg.mode == "shadow":
             self.shadow.count(route.id, "skipped")
         if primary is not fallback and method in SAFE_METHODS:
             backup = fallback
 
-        base = self._forward_headers(scope, incoming, rid)
+        base = self._forward_headers(scope, incoming, rid, log.traceparent)
         has_body = incoming.chunked or bool(incoming.content_length)
+        # Sampled before the body is read: a recorded body has to be buffered.
+        recorder = self.recorder if self.recorder and self.recorder.wants(method) else None
         try:
-            if has_body and (backup is not None or mirror is not None):
+            if has_body and (backup is not None or mirror is not None or recorder is not None):
                 data = await _read_body(receive, limit)
                 body = RequestBody(data=data, length=len(data))
             elif has_body:
@@ -193,6 +220,10 @@ class Proxy:
                 body = RequestBody(data=b"", length=incoming.content_length)
             if body.length is not None and (has_body or incoming.content_length is not None):
                 base.append((b"content-length", str(body.length).encode()))
+            if recorder is not None:
+                pii = frozenset(cfg.compare.pii)
+                target_text = target.decode("latin-1")
+                recorder.record(method, target_text, incoming.forward, body.data, route.id, pii)
 
             timeout = cfg.timeout
             resp: UpstreamResponse | None = None
@@ -206,6 +237,7 @@ class Proxy:
                     raise
                 log.fallback = exc.kind
                 self.metrics.fallbacks.labels(route.id, primary.name, backup.name, exc.kind).inc()
+                self.window.failover(route.id, primary.name, time.perf_counter())
                 answered_by = backup
                 # The route's timeout is for its candidate; the fallback keeps its own.
                 resp = await self._exchange(
@@ -238,6 +270,7 @@ class Proxy:
             base,
             body,
             mirror,
+            dry_run,
         )
         return None
 
@@ -253,7 +286,9 @@ class Proxy:
             return await refuse(502, str(exc))
         return await refuse(502, f"upstream unreachable ({exc})")
 
-    def _forward_headers(self, scope: Scope, incoming: IncomingHeaders, rid: bytes) -> RawHeaders:
+    def _forward_headers(
+        self, scope: Scope, incoming: IncomingHeaders, rid: bytes, trace: bytes
+    ) -> RawHeaders:
         out = list(incoming.forward)
         client = scope.get("client")
         client_ip = client[0].encode() if client else b""
@@ -273,7 +308,7 @@ class Proxy:
         if fhost:
             out.append((b"x-forwarded-host", fhost))
         out.append((b"x-request-id", rid))
-        out.append((b"traceparent", traceparent(incoming.traceparent)))
+        out.append((b"traceparent", trace))
         return out
 
     async def _exchange(
@@ -381,6 +416,7 @@ class Proxy:
         base: RawHeaders,
         body: RequestBody,
         mirror: Upstream | None,
+        dry_run: bool = False,
     ) -> None:
         if self._public_origin is not None:
             origin = self._public_origin
@@ -427,8 +463,10 @@ class Proxy:
                 primary_headers=list(resp.headers),
                 primary_body=b"".join(tee) if tee_size <= self.shadow.max_body else None,
                 candidate_upstream=mirror.name,
+                route=route.config,
+                dry_run=dry_run,
             )
-            self.shadow.offer(ShadowJob(exchange, mirror, target))
+            self.shadow.offer(ShadowJob(exchange, mirror, target, upstream))
 
 
 def _tag(exc: UpstreamError, upstream: Upstream) -> UpstreamError:

@@ -27,6 +27,8 @@ class FacadeSettings(BaseSettings):
     """Append to incoming X-Forwarded-* (another proxy in front) instead of overwriting them."""
     reload_interval: float = Field(default=1.0, gt=0)
     sync_interval: float = Field(default=0.5, gt=0)
+    ramp_interval: float = Field(default=0.25, gt=0)
+    """How often ramping canary routes are judged (a roll-back takes at most this long)."""
     health_interval: float = Field(default=5.0, gt=0)
     dns_refresh_interval: float = Field(default=30.0, gt=0)
     audit_log_file: Path | None = None
@@ -38,5 +40,17 @@ class FacadeSettings(BaseSettings):
     shadow_workers: int = Field(default=4, ge=1)
     shadow_max_body_bytes: int = Field(default=1024 * 1024, ge=0)
     shadow_timeout: float = Field(default=5.0, gt=0)
+    parity_recent: int = Field(default=50, ge=1)
+    """Mismatch samples (with their diffs) kept per route."""
+    parity_top_fields: int = Field(default=20, ge=1)
+    """Most mismatching fields listed per route by the admin API."""
+    parity_window_seconds: int = Field(default=3600, ge=60)
+    """How far back ``ParityStore.window`` can look (per-second buckets)."""
     max_idle_connections: int = Field(default=256, ge=0)
     """Idle keep-alive connections kept per upstream instance."""
+    record_file: Path | None = None
+    """JSON-lines file sampled requests are appended to (facade.recorder)."""
+    record_sample: float = Field(default=0.0, ge=0, le=1)
+    """Share of requests recorded; 0 (the default) records nothing."""
+    record_methods: str = "GET,HEAD"
+    """Comma-separated methods that may be recorded (a replay sends each one twice)."""

@@ -11,7 +11,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import sys
+import logging
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,11 +118,17 @@ class AuditLog:
         return list(reversed(self.entries))[:limit]
 
 
+_events = logging.getLogger("facade")
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+_TROUBLE = ("_failed", "_refused", "_unavailable")
+
+
 def log_event(event: str, **fields: Any) -> None:
-    """Operational events (not access logs) as JSON lines on stderr."""
-    record = {"ts": _now(), "event": event, **fields}
-    sys.stderr.write(orjson.dumps(record).decode() + "\n")
-    sys.stderr.flush()
+    """Operational events (not access logs), in the process's log format (shop_telemetry):
+    the event name is the message and the ``event`` field, the keywords are fields."""
+    level = logging.WARNING if event.endswith(_TROUBLE) else logging.INFO
+    extra = {(f"{k}_" if k in _RECORD_ATTRS else k): v for k, v in fields.items()}
+    _events.log(level, event, extra={"event": event, **extra})
 
 
 class RouteState:
@@ -173,9 +179,10 @@ class RouteState:
         action: str,
         publish: bool = True,
         version: int | None = None,
+        reason: str | None = None,
     ) -> Snapshot:
         async with self._lock:
-            return await self._apply_locked(config, who, source, action, publish, version)
+            return await self._apply_locked(config, who, source, action, publish, version, reason)
 
     async def _apply_locked(
         self,
@@ -185,6 +192,7 @@ class RouteState:
         action: str,
         publish: bool,
         version: int | None,
+        reason: str | None = None,
     ) -> Snapshot:
         old = self.config
         if version is None:
@@ -206,6 +214,7 @@ class RouteState:
                     "version": version,
                     "old": before,
                     "new": after,
+                    **({"reason": reason} if reason else {}),
                 }
             )
         if any(u.config.discovery == "dns" for u in self.snapshot.upstreams.values()):
@@ -228,17 +237,31 @@ class RouteState:
             }
         )
 
-    async def propose(self, document: Any, *, who: str, source: str, action: str) -> Snapshot:
+    async def propose(
+        self, document: Any, *, who: str, source: str, action: str, reason: str | None = None
+    ) -> Snapshot:
         """Validate a whole document and swap it in, or refuse it and keep the table."""
         try:
             config = parse_config(document)
         except ConfigError as exc:
             await self.refuse(exc, who=who, source=source, action=action)
             raise
-        return await self.apply(config, who=who, source=source, action=action)
+        return await self.apply(config, who=who, source=source, action=action, reason=reason)
 
-    async def set_route(self, route_id: str, changes: dict[str, Any], *, who: str) -> Snapshot:
-        allowed = {"mode", "percent", "upstream", "fallback", "timeout", "sticky"}
+    async def set_route(
+        self,
+        route_id: str,
+        changes: dict[str, Any],
+        *,
+        who: str,
+        source: str = "admin",
+        action: str = "set-route",
+        reason: str | None = None,
+    ) -> Snapshot:
+        allowed = {
+            "mode", "percent", "upstream", "fallback", "timeout", "sticky",
+            "shadow_writes", "compare",
+        }  # fmt: skip
         unknown = sorted(set(changes) - allowed)
         if unknown:
             raise ConfigError([f"routes[{route_id}].{unknown[0]}: cannot be changed here"])
@@ -255,7 +278,7 @@ class RouteState:
                 break
         else:
             raise KeyError(route_id)
-        return await self.propose(document, who=who, source="admin", action="set-route")
+        return await self.propose(document, who=who, source=source, action=action, reason=reason)
 
     async def switch_pool(self, upstream: str, pool: str, *, who: str) -> Snapshot:
         document = dump_config(self.config)

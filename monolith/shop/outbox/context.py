@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from shop_telemetry import current_traceparent
 
 TRACEPARENT_RE = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -42,9 +43,14 @@ def valid_traceparent(value: str | None) -> str | None:
 
 
 def event_headers() -> dict[str, str]:
-    """The headers for events written now; a transaction's origin mark overrides ``origin``."""
+    """The headers for events written now; a transaction's origin mark overrides ``origin``.
+
+    The traceparent is the current span's (the request's server span, or a span a command
+    opened), so the relay and the consumers join the trace as its children; without
+    tracing, the caller's traceparent as it came in.
+    """
     headers = {"origin": ORIGIN, "causation_id": causation_id.get() or str(uuid.uuid4())}
-    parent = traceparent.get()
+    parent = current_traceparent() or traceparent.get()
     if parent:
         headers["traceparent"] = parent
     return headers

@@ -276,7 +276,9 @@ def test_request_traceparent_and_request_id_become_headers(staff_api, product):
     assert response.status_code == 200, response.content
     events = events_since(mark)
     assert len(events) == 1
-    assert events[0]["headers"]["traceparent"] == TRACEPARENT
+    # The request's trace continues: same trace id, the parent being the shop's own span
+    # when tracing runs (core/test_observability.py), the caller's span when it does not.
+    assert events[0]["headers"]["traceparent"].split("-")[1] == TRACEPARENT.split("-")[1]
     assert events[0]["headers"]["causation_id"] == "req-123"
     assert events[0]["payload"]["row"]["prc"] == "4.20"
 
@@ -289,7 +291,8 @@ def test_malformed_traceparent_is_dropped(staff_api, product):
         HTTP_TRACEPARENT="garbage",
     )  # fmt: skip
     (event,) = events_since(mark)
-    assert "traceparent" not in event["headers"]
+    # Not taken over: with tracing the request starts a trace of its own, without none.
+    assert "garbage" not in event["headers"].get("traceparent", "")
     assert event["headers"]["causation_id"]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -11,6 +10,7 @@ import psycopg
 import typer
 from rich.console import Console
 from rich.table import Table
+from shop_telemetry import configure_logging, configure_tracing
 
 from outbox import inbox, schema
 from outbox.relay import DEFAULT_BROKER, RelayConfig, run_relay
@@ -66,9 +66,8 @@ def relay(
     ] = None,
 ) -> None:
     """Relay outbox rows to Celery until SIGTERM/SIGINT (finishes the current batch)."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    configure_logging("relay", log_level)
+    configure_tracing("relay")
     route_fn: RouteFunction = (
         _load(router) if router else Router(default=Route(task, queue, lanes=lanes))
     )

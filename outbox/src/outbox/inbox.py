@@ -12,6 +12,11 @@ Building blocks, each a statement in the consumer's own transaction (any DB-API 
 
 ``Consumer`` puts them together in the right order and ``make_consumer_task`` wraps a
 ``Consumer`` in a Celery task with the settings that stop message loss.
+
+Each event a ``Consumer`` handles gets a CONSUMER span, child of the ``traceparent`` in the
+envelope's headers (the writer's span), so it joins the trace of the request that caused
+it; and counts once in ``outbox_consumed_events_total{consumer, outcome}`` of
+``METRICS_REGISTRY``, which the worker serves.
 """
 
 from __future__ import annotations
@@ -27,12 +32,25 @@ from typing import Any, Literal, Protocol
 
 import orjson
 from celery import Celery, Task
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from prometheus_client import CollectorRegistry, Counter
+from shop_telemetry import context_from_traceparent
 
 from outbox.envelope import Envelope, validate
 from outbox.schema import Tables
 from outbox.writer import Cursor
 
 log = logging.getLogger("outbox.inbox")
+_tracer = trace.get_tracer("outbox.inbox")
+
+METRICS_REGISTRY = CollectorRegistry()
+CONSUMED = Counter(
+    "outbox_consumed_events",
+    "Events a consumer handled: applied, duplicate, stale, parked, parked-behind",
+    ["consumer", "outcome"],
+    registry=METRICS_REGISTRY,
+)
 
 Handler = Callable[[Any, Envelope], None]
 Ordering = Literal["latest", "strict"]
@@ -309,9 +327,55 @@ class Consumer:
 
     # -- processing ------------------------------------------------------------------
 
+    # -- telemetry -------------------------------------------------------------------
+
+    def _start_span(self, envelope: Envelope) -> Span:
+        headers = envelope.get("headers") or {}
+        return _tracer.start_span(
+            "outbox consume",
+            context=context_from_traceparent(headers.get("traceparent")),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.message.id": str(envelope["event_id"]),
+                "outbox.consumer": self.name,
+                "outbox.event_type": str(envelope["event_type"]),
+                "outbox.aggregate": f"{envelope['aggregate_type']}:{envelope['aggregate_id']}",
+                "outbox.version": envelope["version"],
+            },
+        )
+
+    def _finish(
+        self, span: Span, outcome: Outcome | None, error: BaseException | None = None
+    ) -> None:
+        if outcome is not None:
+            span.set_attribute("outbox.outcome", outcome.value)
+            CONSUMED.labels(self.name, outcome.value).inc()
+        if error is not None:
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        span.end()
+
+    def _log_applied(self, envelope: Envelope) -> None:
+        log.info("%s: applied %s %s:%s v%s", self.name, envelope["event_type"],
+                 envelope["aggregate_type"], envelope["aggregate_id"], envelope["version"],
+                 extra={"event_id": str(envelope["event_id"])})  # fmt: skip
+
     def process(self, envelope: Envelope, *, redelivered: bool = False) -> Outcome:
         """Apply one envelope (the Celery task body); returns what happened."""
         envelope = validate(envelope)
+        span = self._start_span(envelope)
+        try:
+            with trace.use_span(span, end_on_exit=False):
+                outcome = self._process(envelope, redelivered)
+                if outcome is Outcome.APPLIED:
+                    self._log_applied(envelope)
+        except BaseException as exc:
+            self._finish(span, None, exc)
+            raise
+        self._finish(span, outcome)
+        return outcome
+
+    def _process(self, envelope: Envelope, redelivered: bool) -> Outcome:
         attempt = 1
         if redelivered:
             attempt = self._count_delivery(envelope, None) + 1
@@ -461,21 +525,36 @@ class Consumer:
                 claimed.add(event_id)
                 newest[agg] = max(newest.get(agg, 0), int(version))
         outcomes: list[Outcome] = []
-        for i, envelope in enumerate(envelopes):
-            agg = (envelope["aggregate_type"], envelope["aggregate_id"])
-            version = envelope["version"]
-            if agg in parked:
-                park(cur, self.name, envelope, "waiting behind an earlier parked event",
-                     table_prefix=self.table_prefix)  # fmt: skip
-                outcomes.append(Outcome.PARKED_BEHIND)
-            elif first[str(envelope["event_id"])] != i or str(envelope["event_id"]) not in claimed:
-                outcomes.append(Outcome.DUPLICATE)
-            elif version <= applied.get(agg, 0) or version < newest[agg]:
-                outcomes.append(Outcome.STALE)
-            else:
-                self.handler(cur, envelope)
-                outcomes.append(Outcome.APPLIED)
-        conn.commit()
+        # One span per event, each a child of its own traceparent; ended only once the
+        # batch's fate is known (a rolled-back batch is replayed one by one, new spans).
+        spans: list[Span] = []
+        try:
+            for i, envelope in enumerate(envelopes):
+                agg = (envelope["aggregate_type"], envelope["aggregate_id"])
+                version = envelope["version"]
+                span = self._start_span(envelope)
+                spans.append(span)
+                if agg in parked:
+                    park(cur, self.name, envelope, "waiting behind an earlier parked event",
+                         table_prefix=self.table_prefix)  # fmt: skip
+                    outcomes.append(Outcome.PARKED_BEHIND)
+                elif (first[str(envelope["event_id"])] != i
+                      or str(envelope["event_id"]) not in claimed):  # fmt: skip
+                    outcomes.append(Outcome.DUPLICATE)
+                elif version <= applied.get(agg, 0) or version < newest[agg]:
+                    outcomes.append(Outcome.STALE)
+                else:
+                    with trace.use_span(span, end_on_exit=False):
+                        self.handler(cur, envelope)
+                        self._log_applied(envelope)
+                    outcomes.append(Outcome.APPLIED)
+            conn.commit()
+        except BaseException as exc:
+            for span in spans:
+                self._finish(span, None, exc)
+            raise
+        for span, outcome in zip(spans, outcomes, strict=True):
+            self._finish(span, outcome)
         return outcomes
 
     def _database_lost(self, exc: BaseException) -> bool:

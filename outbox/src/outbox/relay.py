@@ -30,6 +30,10 @@ One loop, one database connection holding the leadership lock:
    fallback (``poll_interval``, 1 s by default): latency is the commit, not a poll floor.
 7. **Housekeeping.** Published rows older than ``retention`` are deleted in small
    batches; Prometheus gauges are refreshed every ``metrics_interval``.
+8. **Tracing.** When spans are exported (``shop_telemetry.exporting()``), each event that
+   carries a ``traceparent`` gets a PRODUCER span, child of that traceparent, around its
+   send; the Celery message's ``traceparent`` header then names this span. The envelope
+   keeps the writer's traceparent, which the consumers continue.
 """
 
 from __future__ import annotations
@@ -49,8 +53,11 @@ from typing import Any
 import orjson
 import psycopg
 from celery import Celery
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from psycopg.types.json import set_json_loads
+from shop_telemetry import context_from_traceparent, exporting, traceparent_of
 
 from outbox.envelope import Envelope
 from outbox.routing import Destination, Route, RouteFunction, Router
@@ -193,6 +200,8 @@ class Relay:
             "interval_step": 0.2,
             "interval_max": 0.5,
         }
+        # Decided once: without an exporter a span per event would cost and show nowhere.
+        self._tracer = trace.get_tracer("outbox.relay") if exporting() else None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -347,14 +356,20 @@ class Relay:
                     if key in blocked:
                         result.held += 1
                         continue
+                    span: Span | None = None
                     try:
                         envelope = _envelope(row)
+                        span = self._publish_span(envelope)
                         for destination in self.config.router(envelope):
-                            self._send(producer, destination, envelope)
+                            self._send(producer, destination, envelope, span)
                             sends += 1
                             if sends == self.config.kill_after_sends:
                                 os.kill(os.getpid(), signal.SIGKILL)
                     except Exception as exc:
+                        if span is not None:
+                            span.record_exception(exc)
+                            span.set_status(Status(StatusCode.ERROR))
+                            span.end()
                         if _is_broker_error(exc):
                             raise
                         result.failed += 1
@@ -365,6 +380,8 @@ class Relay:
                         if consecutive >= self.config.broker_down_after:
                             break
                         continue
+                    if span is not None:
+                        span.end()
                     consecutive = 0
                     published.append(row[0])
         except Exception as exc:
@@ -409,7 +426,32 @@ class Relay:
                 ordered.append(nxt)
         return ordered, len(rows) - len(ordered)
 
-    def _send(self, producer: Any, destination: Destination, envelope: Envelope) -> None:
+    def _publish_span(self, envelope: Envelope) -> Span | None:
+        if self._tracer is None:
+            return None
+        parent = envelope["headers"].get("traceparent")
+        if not parent:
+            return None
+        return self._tracer.start_span(
+            "outbox publish",
+            context=context_from_traceparent(parent),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "celery",
+                "messaging.message.id": envelope["event_id"],
+                "outbox.event_type": envelope["event_type"],
+                "outbox.aggregate": f"{envelope['aggregate_type']}:{envelope['aggregate_id']}",
+                "outbox.version": envelope["version"],
+            },
+        )
+
+    def _send(
+        self,
+        producer: Any,
+        destination: Destination,
+        envelope: Envelope,
+        span: Span | None = None,
+    ) -> None:
         """One Celery task message, exactly what ``app.send_task`` would build and send.
 
         ``send_task`` is these two calls plus routing, result-backend and parent-task
@@ -417,6 +459,8 @@ class Relay:
         """
         headers = {"outbox_event_id": envelope["event_id"]}
         traceparent = envelope["headers"].get("traceparent")
+        if span is not None:
+            traceparent = traceparent_of(span) or traceparent
         if traceparent:
             headers["traceparent"] = traceparent
         amqp = self.app.amqp

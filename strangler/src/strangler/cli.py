@@ -5,16 +5,25 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from enum import StrEnum
 from typing import Annotated
 
 import httpx
+import psycopg
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from strangler.config import ConfigError, StackConfig, load_config
 from strangler.embedded import EmbeddedServerError
-from strangler.stack import bring_up, has_module, probes, sync_check
+from strangler.stack import (
+    bring_up,
+    has_module,
+    prepare_catalog,
+    prepare_monolith,
+    probes,
+    sync_check,
+)
 from strangler.supervisor import StackError, Supervisor
 
 app = typer.Typer(
@@ -37,6 +46,20 @@ try:  # the contract tooling: verify, matrix, can-i-cutover
 
     app.add_typer(contracts_app, name="contracts", help="Pact verification and the cut-over gate.")
 except ImportError:  # pragma: no cover - contracts is part of the workspace
+    pass
+
+try:  # the walkthrough: strangler step status | apply N (needs the facade and contracts)
+    from strangler.step_cli import step_app
+
+    app.add_typer(step_app, name="step", help="Which migration step runs; apply another.")
+except ImportError:  # pragma: no cover - both are part of the workspace
+    pass
+
+try:  # offline comparison: strangler compare generate | run (needs the facade)
+    from strangler.compare_tool.cli import compare_app
+
+    app.add_typer(compare_app, name="compare", help="Replay traffic against both sides.")
+except ImportError:  # pragma: no cover - the facade is part of the workspace
     pass
 
 

@@ -20,6 +20,11 @@ MONOLITH_PORT = 8000
 FACADE_PORT = 8080
 CATALOG_PORT = 8001
 ORDERS_PORT = 8002
+# The relay's /metrics (it serves no other HTTP) and the optional local Prometheus.
+RELAY_METRICS_PORT = 9101
+# The catalog sync worker's /metrics; lane N's worker serves on this port + N.
+SYNC_METRICS_PORT = 9102
+PROMETHEUS_PORT = 9090
 
 # One database per component; the embedded server creates all of them.
 DATABASES = ("shop", "catalog", "orders")
@@ -80,6 +85,9 @@ class StackConfig:
     monolith_port: int
     facade_port: int
     catalog_port: int
+    relay_metrics_port: int
+    sync_metrics_port: int
+    prometheus_port: int
     admin_token: str
     catalog_sync_lanes: int
     base_env: dict[str, str]
@@ -120,6 +128,14 @@ class StackConfig:
     @property
     def catalog_url(self) -> str:
         return f"http://127.0.0.1:{self.catalog_port}"
+
+    @property
+    def relay_metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.relay_metrics_port}/metrics"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
 
     def component_env(self) -> dict[str, str]:
         """The environment every component process gets."""
@@ -167,6 +183,9 @@ def load_config(environ: dict[str, str] | None = None) -> StackConfig:
         monolith_port=_port(env, "MONOLITH_PORT", MONOLITH_PORT),
         facade_port=_port(env, "FACADE_PORT", FACADE_PORT),
         catalog_port=_port(env, "CATALOG_PORT", CATALOG_PORT),
+        relay_metrics_port=_port(env, "RELAY_METRICS_PORT", RELAY_METRICS_PORT),
+        sync_metrics_port=_port(env, "CATALOG_SYNC_METRICS_PORT", SYNC_METRICS_PORT),
+        prometheus_port=_port(env, "PROMETHEUS_PORT", PROMETHEUS_PORT),
         admin_token=_admin_token(env, state_dir),
         catalog_sync_lanes=_lanes(env),
         base_env=env,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from decimal import Decimal
 import httpx
 import psycopg
 import redis
+import yaml
 from rich.console import Console
 
 from strangler.config import DATABASES, REPO_ROOT, StackConfig
@@ -108,57 +110,112 @@ def catalog_queues(config: StackConfig) -> list[str]:
     return [f"{CATALOG_QUEUE}.{lane}" for lane in range(config.catalog_sync_lanes)]
 
 
+# Each component's command line comes from one function: the runner starts it, and
+# tests/test_compose.py holds docker-compose.yml to the same module, subcommand and flags.
+
+
+def monolith_command() -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", "-c", str(MONOLITH_DIR / "gunicorn.conf.py"),
+        "shop.wsgi:application",
+    ]  # fmt: skip
+
+
+def catalog_command(config: StackConfig, *, host: str = "127.0.0.1") -> list[str]:
+    return [
+        sys.executable, "-m", "catalog_service", "serve",
+        "--host", host, "--port", str(config.catalog_port),
+    ]  # fmt: skip
+
+
+def relay_command(config: StackConfig) -> list[str]:
+    return [
+        sys.executable, "-m", "outbox", "relay",
+        "--dsn", config.db_url("shop"),
+        "--broker", config.broker_url(),
+        "--task", CATALOG_TASK,
+        "--queue", CATALOG_QUEUE,
+        "--lanes", str(config.catalog_sync_lanes),
+        "--metrics-port", str(config.relay_metrics_port),
+    ]  # fmt: skip
+
+
+# Seconds between anti-entropy rounds: a round reads both catalogs (~1 s per 10k products).
+RECONCILE_EVERY = 60
+
+
+def reconcile_command(config: StackConfig) -> list[str]:
+    """The anti-entropy loop: repairs drift that outlives the event path (a lost delivery)."""
+    return [
+        sys.executable, "-m", "catalog_service", "reconcile",
+        "--source-url", config.db_url("shop"),
+        "--database-url", config.db_url("catalog"),
+        "--watch", str(RECONCILE_EVERY),
+        "--heartbeat", str(config.state_dir / "reconcile.alive"),
+    ]  # fmt: skip
+
+
+def sync_command(lane: int, queue: str) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "catalog_service.entrypoints.consumer", "worker",
+        "-Q", queue, "-P", "solo", "-n", f"catalog-sync-{lane}@%h",
+        "--without-gossip", "--without-mingle", "--loglevel=INFO",
+    ]  # fmt: skip
+
+
+def facade_command() -> list[str]:
+    return [sys.executable, "-m", "facade"]
+
+
+FACADE_ROUTES_FILE = REPO_ROOT / "migrations-plan" / "step-1-facade" / "routes.yaml"
+
+
+def facade_env(config: StackConfig, env: dict[str, str]) -> dict[str, str]:
+    """What the facade gets on top of the common environment."""
+    return {
+        "FACADE_ROUTES_FILE": env.get("FACADE_ROUTES_FILE") or str(FACADE_ROUTES_FILE),
+        "FACADE_HOST": "127.0.0.1",
+        "FACADE_PORT": str(config.facade_port),
+        "FACADE_AUDIT_LOG_FILE": str(config.state_dir / "facade-audit.jsonl"),
+        # No canary or cut-over without a green contract verification.
+        "FACADE_CONTRACT_GATE": env.get("FACADE_CONTRACT_GATE") or "on",
+        "FACADE_CONTRACT_PACTS_DIR": str(REPO_ROOT / "contracts" / "pacts"),
+        "FACADE_CONTRACT_LEDGER": env.get("CONTRACTS_LEDGER")
+        or str(config.state_dir / "contracts" / "ledger.json"),
+    }
+
+
 def sync_components(config: StackConfig) -> list[Component]:
     """The outbox relay (monolith DB -> broker) and one catalog consumer worker per lane."""
     env = config.component_env()
     parts = [
         Component(
             name="relay",
-            command=[
-                sys.executable,
-                "-m",
-                "outbox",
-                "relay",
-                "--dsn",
-                config.db_url("shop"),
-                "--broker",
-                config.broker_url(),
-                "--task",
-                CATALOG_TASK,
-                "--queue",
-                CATALOG_QUEUE,
-                "--lanes",
-                str(config.catalog_sync_lanes),
-            ],
+            command=relay_command(config),
             env=env,
+            ready_url=config.relay_metrics_url,
         )
     ]
     for lane, queue in enumerate(catalog_queues(config)):
         parts.append(
             Component(
                 name="sync" if config.catalog_sync_lanes == 1 else f"sync.{lane}",
-                command=[
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "catalog_service.entrypoints.consumer",
-                    "worker",
-                    "-Q",
-                    queue,
-                    "-c",
-                    "1",
-                    "--prefetch-multiplier",
-                    "1",
-                    "-n",
-                    f"catalog-sync-{lane}@%h",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--loglevel=INFO",
-                ],
-                env={**env, "CATALOG_BROKER_URL": config.broker_url()},
+                command=sync_command(lane, queue),
+                env={
+                    **env,
+                    "CATALOG_BROKER_URL": config.broker_url(),
+                    "CATALOG_SYNC_METRICS_PORT": str(config.sync_metrics_port + lane),
+                },
             )
         )
+    parts.append(
+        Component(
+            name="reconcile",
+            command=reconcile_command(config),
+            cwd=REPO_ROOT,  # the re-emit command is `python monolith/manage.py catalog_reemit`
+            env=env,
+        )
+    )
     return parts
 
 
@@ -167,14 +224,7 @@ def applications(config: StackConfig) -> list[Component]:
     parts = [
         Component(
             name="monolith",
-            command=[
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                str(MONOLITH_DIR / "gunicorn.conf.py"),
-                "shop.wsgi:application",
-            ],
+            command=monolith_command(),
             cwd=MONOLITH_DIR,
             env={**env, "PORT": str(config.monolith_port)},
             ready_url=f"{config.monolith_url}/readyz",
@@ -187,16 +237,7 @@ def applications(config: StackConfig) -> list[Component]:
         parts.append(
             Component(
                 name="catalog",
-                command=[
-                    sys.executable,
-                    "-m",
-                    "catalog_service",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(config.catalog_port),
-                ],
+                command=catalog_command(config),
                 env=env,
                 ready_url=f"{config.catalog_url}/readyz",
                 public_urls={
@@ -210,20 +251,8 @@ def applications(config: StackConfig) -> list[Component]:
         parts.append(
             Component(
                 name="facade",
-                command=[sys.executable, "-m", "facade"],
-                env={
-                    **env,
-                    "FACADE_ROUTES_FILE": env.get("FACADE_ROUTES_FILE")
-                    or str(REPO_ROOT / "migrations-plan" / "step-1-facade" / "routes.yaml"),
-                    "FACADE_HOST": "127.0.0.1",
-                    "FACADE_PORT": str(config.facade_port),
-                    "FACADE_AUDIT_LOG_FILE": str(config.state_dir / "facade-audit.jsonl"),
-                    # No canary or cut-over without a green contract verification.
-                    "FACADE_CONTRACT_GATE": env.get("FACADE_CONTRACT_GATE") or "on",
-                    "FACADE_CONTRACT_PACTS_DIR": str(REPO_ROOT / "contracts" / "pacts"),
-                    "FACADE_CONTRACT_LEDGER": env.get("CONTRACTS_LEDGER")
-                    or str(config.state_dir / "contracts" / "ledger.json"),
-                },
+                command=facade_command(),
+                env={**env, **facade_env(config, env)},
                 ready_url=f"{config.facade_url}/readyz",
                 public_urls={
                     "storefront": f"{config.facade_url}/",
@@ -269,8 +298,8 @@ def prepare_catalog(config: StackConfig, *, console: Console) -> None:
         )  # fmt: skip
 
 
-def prepare_data(config: StackConfig, *, products: int, console: Console) -> None:
-    """Migrate and, when the shop is empty, seed it."""
+def prepare_monolith(config: StackConfig, *, products: int, console: Console) -> None:
+    """Create the databases, migrate the shop and, when it is empty, seed it."""
     ensure_databases(config)
     console.print("[bold]» migrating the shop database[/]")
     run_manage(config, "migrate", "--noinput", "-v", "0", console=console)
@@ -279,6 +308,12 @@ def prepare_data(config: StackConfig, *, products: int, console: Console) -> Non
         run_manage(config, "seed_shop", "--products", str(products), console=console)
     else:
         console.print("[dim]» the shop already has data; not seeding (use `strangler reset`)[/]")
+
+
+def prepare_data(config: StackConfig, *, products: int, console: Console) -> None:
+    """Everything the applications need in their databases before they start; the
+    compose stack runs the same two steps as one-shot jobs (`strangler prepare`)."""
+    prepare_monolith(config, products=products, console=console)
     if has_module("catalog_service"):
         prepare_catalog(config, console=console)
 
@@ -292,7 +327,81 @@ def bring_up(
     apps = applications(config)
     for part in apps:
         supervisor.start(part)
+    for part in observability(config, console=console):
+        supervisor.start(part)
+        apps.append(part)
     return apps
+
+
+# -- observability: only what runs without Docker -----------------------------------------
+
+
+def scrape_targets(config: StackConfig) -> dict[str, str]:
+    """Prometheus job -> host:port of every local component that serves /metrics. The
+    job names are the compose service names, so one dashboard reads both stacks."""
+    targets = {
+        "facade": f"127.0.0.1:{config.facade_port}",
+        "monolith": f"127.0.0.1:{config.monolith_port}",
+    }
+    if has_module("catalog_service"):
+        targets["catalog"] = f"127.0.0.1:{config.catalog_port}"
+        targets["relay"] = f"127.0.0.1:{config.relay_metrics_port}"
+        for lane in range(config.catalog_sync_lanes):
+            job = "sync" if lane == 0 else f"sync-{lane}"  # the compose service's name
+            targets[job] = f"127.0.0.1:{config.sync_metrics_port + lane}"
+    return targets
+
+
+def prometheus_config(config: StackConfig) -> str:
+    jobs = [
+        {"job_name": job, "static_configs": [{"targets": [target]}]}
+        for job, target in scrape_targets(config).items()
+    ]
+    document = {"global": {"scrape_interval": "5s"}, "scrape_configs": jobs}
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+NO_OBSERVABILITY = (
+    "» Prometheus, Jaeger and Grafana are not started locally (no `prometheus` on PATH); "
+    "`docker compose up --build` brings all three with the Migration dashboard"
+)
+
+
+def observability(config: StackConfig, *, console: Console) -> list[Component]:
+    """A local Prometheus scraping the stack when the binary is installed (e.g. Debian's
+    ``prometheus`` package); Jaeger and Grafana only come with docker compose."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        console.print(f"[dim]{NO_OBSERVABILITY}[/]")
+        return []
+    if not port_is_free(config.prometheus_port):
+        # Debian's package also runs one as a system service on the default port.
+        console.print(
+            f"[yellow]» not starting Prometheus: port {config.prometheus_port} is taken "
+            "(choose another with PROMETHEUS_PORT)[/]"
+        )
+        return []
+    home = config.state_dir / "prometheus"
+    home.mkdir(parents=True, exist_ok=True)
+    config_file = home / "prometheus.yml"
+    config_file.write_text(prometheus_config(config))
+    console.print(
+        "[dim]» Jaeger and Grafana are not started locally; `docker compose up --build` "
+        "brings them[/]"
+    )
+    return [
+        Component(
+            name="prometheus",
+            command=[
+                binary,
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={home / 'data'}",
+                f"--web.listen-address=127.0.0.1:{config.prometheus_port}",
+            ],
+            ready_url=f"{config.prometheus_url}/-/ready",
+            public_urls={"prometheus": f"{config.prometheus_url}/graph"},
+        )
+    ]
 
 
 def probes(config: StackConfig) -> list[Probe]:

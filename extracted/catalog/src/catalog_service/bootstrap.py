@@ -27,5 +27,9 @@ def http_app(settings: Settings | None = None) -> FastAPI:
 
 
 def asgi() -> FastAPI:
-    """``uvicorn --factory catalog_service.bootstrap:asgi``."""
+    """``uvicorn --factory catalog_service.bootstrap:asgi``: the served process, so tracing
+    starts here (in each uvicorn worker), not in ``http_app`` that tests call."""
+    from shop_telemetry import configure_tracing
+
+    configure_tracing("catalog")
     return http_app()

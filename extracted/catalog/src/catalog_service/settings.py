@@ -7,7 +7,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from acl.catalog.quirks import AttrsPolicy
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"change-me", "changeme", "password", "postgres", "secret"}
@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     # Like the monolith's BEHIND_FACADE: trust X-Forwarded-Host/-Proto for absolute links.
     behind_facade: bool = True
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Socket addresses (never X-Forwarded-For) allowed to ask for a dry run: the facade's.
+    dry_run_trusted_networks: str = "127.0.0.0/8,::1/128"
 
     # --- the sync consumer (Celery) -----------------------------------------------------
     # Broker: CATALOG_BROKER_URL, else REDIS_URL (the stack's Redis); amqp:// works too.
@@ -45,6 +47,14 @@ class Settings(BaseSettings):
     sync_visibility_timeout: float = 60.0
     # Record every applied event in sync_applied_events (tests, audits); off by default.
     sync_audit: bool = False
+    # The worker's /metrics (events by consumer and outcome); unset: not served. One port
+    # per worker process (each lane's worker needs its own).
+    sync_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
+    @field_validator("sync_metrics_port", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # .env.example lists it empty
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_local(self) -> Settings:

@@ -25,6 +25,7 @@ _stack = contextlib.ExitStack()
 # real package of the same name. Importing the real packages first prevents that.
 WORKSPACE_PACKAGES = (
     "facade", "acl", "outbox", "catalog_service", "strangler", "shop_client", "contracts",
+    "shop_telemetry",
 )  # fmt: skip
 
 TEST_DATABASES = ("shop", "catalog", "orders")

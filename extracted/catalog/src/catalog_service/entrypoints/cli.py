@@ -32,9 +32,13 @@ def migrate(
 def serve(host: str = "127.0.0.1", port: int = 8001, workers: int = 1) -> None:
     """Run the HTTP API with uvicorn."""
     import uvicorn
+    from shop_telemetry import logging_config
+
+    from catalog_service.settings import get_settings
 
     uvicorn.run("catalog_service.bootstrap:asgi", factory=True, host=host, port=port,
-                workers=workers, access_log=False)  # fmt: skip
+                workers=workers, access_log=False,
+                log_config=logging_config("catalog", get_settings().log_level))  # fmt: skip
 
 
 @app.command()

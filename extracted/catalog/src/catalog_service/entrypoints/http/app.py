@@ -9,11 +9,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
+from shop_telemetry.asgi import TelemetryMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from catalog_service.adapters.read_model import CatalogReads
 from catalog_service.entrypoints.http import legacy_api, problems, v2_api
+from catalog_service.entrypoints.http.dry_run import DryRunMiddleware, parse_networks
 from catalog_service.entrypoints.http.metrics import Metrics, MetricsMiddleware
 from catalog_service.entrypoints.http.rendering import render_json
 from catalog_service.settings import Settings
@@ -91,7 +93,12 @@ def create_app(settings: Settings) -> FastAPI:
             return RedirectResponse(path + "/" + (f"?{query}" if query else ""), status_code=301)
         return await call_next(request)
 
+    app.add_middleware(
+        DryRunMiddleware, trusted_networks=parse_networks(settings.dry_run_trusted_networks)
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Outermost: the request id and the server span cover every other middleware.
+    app.add_middleware(TelemetryMiddleware)
     app.openapi = lambda: _document_problems(app)  # type: ignore[method-assign]
     return app
 

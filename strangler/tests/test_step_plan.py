@@ -1,0 +1,193 @@
+"""The step manifests: validation with readable errors, trailer checks, table comparison."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from facade.config import load_config, parse_config
+from strangler.steps import (
+    PLAN_DIR,
+    PlanError,
+    differences,
+    load_plan,
+    matching_step,
+    target_document,
+    trailer_problems,
+)
+
+
+@pytest.fixture
+def plan(tmp_path: Path) -> Path:
+    copy = tmp_path / "plan"
+    shutil.copytree(PLAN_DIR, copy, ignore=shutil.ignore_patterns("*.md"))
+    return copy
+
+
+def edit(plan: Path, step: str, **changes: object) -> Path:
+    path = plan / step / "step.yaml"
+    document = yaml.safe_load(path.read_text())
+    document.update(changes)
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def problems_of(plan: Path) -> list[str]:
+    with pytest.raises(PlanError) as caught:
+        load_plan(plan)
+    return caught.value.problems
+
+
+def test_the_committed_plan_is_valid_and_in_order() -> None:
+    steps = load_plan().steps
+    assert [s.number for s in steps] == list(range(7))
+    assert [s.status for s in steps[:5]] == ["done", "done", "done", "in-progress", "planned"]
+    step3 = steps[3]
+    assert step3.manifest.gates.contracts == ["catalog-products", "catalog-categories"]
+    assert step3.manifest.rollback == "step-2-catalog-shadow"
+
+
+def test_step_3_moves_catalog_reads_only(tmp_path: Path) -> None:
+    routes = load_plan().get("3").routes
+    assert routes is not None
+    reads = {r.id: r for r in routes.routes if r.mode == "canary"}
+    assert set(reads) == {"catalog-products", "catalog-categories"}
+    for route in reads.values():
+        assert route.methods == ["GET", "HEAD"]
+        assert route.fallback == "monolith"
+        # The facade ramps them to extracted by itself while parity and errors hold.
+        assert route.ramp is not None
+        assert route.ramp.finish == "extracted"
+        assert route.ramp.min_compared > 0
+    assert routes.route("catalog-product-writes").mode == "monolith"
+
+
+def test_a_field_error_names_the_file_the_field_and_the_reason(plan: Path) -> None:
+    path = edit(plan, "step-2-catalog-shadow", status="almost", colour="blue")
+    found = problems_of(plan)
+    assert f"{path}: status: Input should be 'done', 'in-progress' or 'planned'" in found
+    assert f"{path}: colour: unknown field" in found
+
+
+def test_a_bad_gate_is_explained(plan: Path) -> None:
+    path = edit(
+        plan,
+        "step-3-catalog-reads",
+        gates={
+            "contracts": ["catalog-products", "nope"],
+            "parity": {"routes": ["default"], "min_match_rate": 1.5, "min_compared": 10},
+        },
+    )
+    found = problems_of(plan)
+    assert f"{path}: gates.parity.min_match_rate: Input should be less than or equal to 1" in found
+    edit(
+        plan,
+        "step-3-catalog-reads",
+        gates={
+            "contracts": ["catalog-products", "nope"],
+            "parity": {"routes": ["default"], "min_match_rate": 0.9, "min_compared": 10},
+        },
+    )
+    found = problems_of(plan)
+    assert f"{path}: gates.contracts: no route 'nope' in routes.yaml" in found
+    assert (
+        f"{path}: gates.contracts: route 'catalog-categories' goes to canary in routes.yaml "
+        "without a contract gate; list it"
+    ) in found
+    assert (
+        f"{path}: gates.parity.routes: 'default' is not shadowed at step-2-catalog-shadow, "
+        "so no comparison can exist for it"
+    ) in found
+
+
+def test_links_between_steps_are_checked(plan: Path) -> None:
+    path = edit(plan, "step-2-catalog-shadow", rollback="step-3-catalog-reads", id="step-2-x")
+    found = problems_of(plan)
+    assert f"{path}: id: 'step-2-x' differs from its folder 'step-2-catalog-shadow'" in found
+    assert f"{path}: rollback: 'step-3-catalog-reads' is not an earlier step" in found
+    (plan / "step-1-facade" / "routes.yaml").unlink()
+    assert any("routes: routes.yaml does not exist" in p for p in problems_of(plan))
+
+
+def test_trailer_problems_list_the_offending_steps() -> None:
+    plan = load_plan()
+    assert (
+        trailer_problems(plan, [("a" * 40, "step-0-monolith"), ("b" * 40, "step-1-facade")]) == []
+    )
+    found = trailer_problems(
+        plan,
+        [
+            ("a" * 40, "step-0-monolith"),
+            ("c" * 40, "step-0-monolith"),
+            ("d" * 40, "step-9-moon"),
+            ("e" * 40, "step-4-catalog-writes"),
+        ],
+    )
+    assert found == [
+        "step-4-catalog-writes: commit eeeeeeeeeeee says it completes this step, but its "
+        "step.yaml says planned (set it to in-progress or done)",
+        "step-9-moon: commit dddddddddddd carries Migration-Step: step-9-moon, which no "
+        "migrations-plan/*/step.yaml declares",
+        "step-0-monolith: step.yaml says done, so exactly one commit must carry "
+        "Migration-Step: step-0-monolith; found 2 (aaaaaaaaaaaa, cccccccccccc)",
+        "step-1-facade: step.yaml says done, so exactly one commit must carry "
+        "Migration-Step: step-1-facade; found 0",
+    ]
+    # an in-progress step may already have its completing commit
+    assert (
+        trailer_problems(
+            plan,
+            [
+                ("a" * 40, "step-0-monolith"),
+                ("b" * 40, "step-1-facade"),
+                ("f" * 40, "step-2-catalog-shadow"),
+            ],
+        )
+        == []
+    )
+
+
+def test_upstream_addresses_are_the_deployments_not_the_steps() -> None:
+    step1 = PLAN_DIR / "step-1-facade" / "routes.yaml"
+    env = {"MONOLITH_URL": "http://monolith:8000", "CATALOG_URL": "http://catalog:8001"}
+    live = load_config(step1, env)
+    # compose's addresses stay; the file's defaults would point at this machine
+    target = target_document(PLAN_DIR / "step-2-catalog-shadow" / "routes.yaml", live, env={})
+    assert target.upstreams["monolith"].instances == ["http://monolith:8000"]
+    assert differences(live, load_config(step1, env={})) == []
+    exact, _, _ = matching_step(load_plan(), target)
+    assert exact is not None
+    assert exact.id == "step-2-catalog-shadow"
+
+
+def test_differences_are_said_route_by_route() -> None:
+    live = load_config(PLAN_DIR / "step-2-catalog-shadow" / "routes.yaml")
+    document = live.model_dump(mode="json")
+    document["routes"][0]["mode"] = "canary"
+    document["routes"][0]["percent"] = 5
+    custom = parse_config(document, env={})
+    exact, closest, diff = matching_step(load_plan(), custom)
+    assert exact is None
+    assert closest is not None
+    assert closest.id == "step-2-catalog-shadow"
+    assert diff == [
+        "route catalog-products: mode is 'canary', step has 'shadow'",
+        "route catalog-products: percent is 5.0, step has None",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mode", "percent", "same"),
+    [("canary", 50, True), ("extracted", None, True), ("shadow", None, False)],
+)
+def test_a_ramping_route_is_still_its_step_until_it_rolls_back(
+    mode: str, percent: float | None, same: bool
+) -> None:
+    step3 = load_config(PLAN_DIR / "step-3-catalog-reads" / "routes.yaml", env={})
+    document = step3.model_dump(mode="json")
+    document["routes"][0].update(mode=mode, percent=percent)  # where the facade's ramp took it
+    live = parse_config(document, env={})
+    diff = differences(live, step3)
+    assert (diff == []) is same, diff
