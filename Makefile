@@ -33,14 +33,15 @@ help: ## List the targets
 	@touch $@
 
 .PHONY: setup
-setup: .venv/.synced ## Install uv (if needed) and the workspace into .venv
+setup: .venv/.synced ## Install uv (if needed), the workspace into .venv, Chromium for the browser test
+	@scripts/ensure-chromium
 
 .PHONY: demo
-demo: setup ## Set up, migrate, seed and run the whole stack (Ctrl-C stops it)
-	$(RUN) strangler up --products $(PRODUCTS)
+demo: setup ## Set up, migrate, seed, walk the migration steps, leave the stack running (Ctrl-C stops it)
+	$(RUN) strangler up --walk --products $(PRODUCTS)
 
 .PHONY: demo-check
-demo-check: setup ## Bring the stack up, probe every component, stop; exit 0 or 1
+demo-check: setup ## Bring the stack up, probe every component, walk the steps, stop; exit 0 or 1
 	$(RUN) strangler demo-check
 
 .PHONY: test

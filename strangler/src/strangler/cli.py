@@ -99,12 +99,23 @@ def _print_urls(config: StackConfig, supervisor_components: list[object]) -> Non
 
 
 @app.command()
-def up(products: Products = 2000) -> None:
+def up(
+    products: Products = 2000,
+    walk: Annotated[
+        bool, typer.Option(help="Walk the migration steps first (what `make demo` does).")
+    ] = False,
+) -> None:
     """Start PostgreSQL, Redis, the monolith and the facade; Ctrl-C stops them all."""
     config = _config()
-    supervisor = Supervisor(console)
+    # While the walk tells its story the components' logs stay in their tail buffers.
+    supervisor = Supervisor(console, quiet=walk)
     try:
         apps = bring_up(supervisor, config, products=products, console=console)
+        if walk:
+            from strangler.walkthrough import Walk, summary
+
+            summary(console, Walk(config, console).run())
+            supervisor.quiet = False
     except (StackError, EmbeddedServerError) as exc:
         supervisor.stop_all()
         console.print(f"[bold red]the stack did not come up:[/] {exc}")
@@ -116,9 +127,35 @@ def up(products: Products = 2000) -> None:
     raise typer.Exit(supervisor.wait())
 
 
+class Part(StrEnum):
+    monolith = "monolith"
+    catalog = "catalog"
+
+
+@app.command()
+def prepare(part: Annotated[Part, typer.Argument()], products: Products = 2000) -> None:
+    """Migrate one part's database and fill it when empty (seed the shop, backfill the
+    catalog): what `up` does before starting the applications, as one-shot jobs for
+    docker compose. Needs DATABASE_URL (and REDIS_URL) pointing at real servers."""
+    config = _config()
+    try:
+        if part is Part.monolith:
+            prepare_monolith(config, products=products, console=console)
+        else:
+            prepare_catalog(config, console=console)
+    except (StackError, psycopg.Error) as exc:
+        console.print(f"[bold red]prepare {part.value} failed:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
 @app.command("demo-check")
-def demo_check(products: Products = 500) -> None:
-    """Bring the stack up, probe every component through its public URLs, stop; exit 0 or 1."""
+def demo_check(
+    products: Products = 500,
+    walk: Annotated[
+        bool, typer.Option(help="Also walk the migration steps (step 1 to step 3).")
+    ] = True,
+) -> None:
+    """Bring the stack up, probe every component, walk the steps, stop; exit 0 or 1."""
     config = _config()
     supervisor = Supervisor(console, quiet=True)
     failures = 0
@@ -152,6 +189,10 @@ def demo_check(products: Products = 500) -> None:
                 failures += 1
                 table.add_row("sync monolith -> catalog", "", f"[red]{exc}[/]")
         console.print(table)
+        if walk and not failures:
+            from strangler.walkthrough import Walk, summary
+
+            failures += summary(console, Walk(config, console).run())
     except (StackError, EmbeddedServerError) as exc:
         console.print(f"[bold red]the stack did not come up:[/] {exc}")
         failures += 1
