@@ -120,7 +120,7 @@ class AuditLog:
 
 _events = logging.getLogger("facade")
 _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
-_TROUBLE = ("_failed", "_refused", "_unavailable")
+_TROUBLE = ("_failed", "_refused", "_unavailable", "_forced")
 
 
 def log_event(event: str, **fields: Any) -> None:
