@@ -91,6 +91,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks login/logout answers so the facade forgets the old identity (identity bridge).
+    "shop.customers.identity.IdentityRevokedMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -100,6 +102,14 @@ MIDDLEWARE = [
 DRY_RUN_TRUSTED_NETWORKS = [
     n.strip()
     for n in os.environ.get("DRY_RUN_TRUSTED_NETWORKS", "127.0.0.0/8,::1/128").split(",")
+    if n.strip()
+]
+
+# Peers (socket address) allowed to ask GET /_internal/identity: the facade's address.
+# See shop/customers/identity.py.
+IDENTITY_TRUSTED_NETWORKS = [
+    n.strip()
+    for n in os.environ.get("IDENTITY_TRUSTED_NETWORKS", "127.0.0.0/8,::1/128").split(",")
     if n.strip()
 ]
 

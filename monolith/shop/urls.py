@@ -3,11 +3,14 @@ from django.contrib import admin
 from django.urls import include, path
 
 from shop.core import health, observability
+from shop.customers import identity
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", observability.metrics, name="metrics"),
+    # Asked by the facade only (trusted peers, never proxied): see shop/customers/identity.py
+    path("_internal/identity", identity.identity, name="internal-identity"),
     path("api/", include("shop.api.urls")),
     path("admin/", admin.site.urls),
     path("", include("shop.storefront.urls")),

@@ -97,6 +97,9 @@ class FakeStores:
             def tombstone_if_newer(self, legacy_id: int, version: int) -> bool:
                 return False
 
+            def take_stock(self, legacy_id: int, stock: int, version: int) -> bool:
+                return False
+
         class Categories:
             def upsert_if_newer(self, category: Category) -> bool:
                 return True

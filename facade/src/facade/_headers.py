@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from facade.types import RawHeaders
@@ -21,6 +22,10 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
+# The identity bridge (facade.identity): the signed identity only the facade may send, and
+# the monolith's note that a login/logout ended an identity (never shown to clients).
+IDENTITY_HEADER = b"x-strangler-identity"
+IDENTITY_REVOKED = b"x-strangler-identity-revoked"
 # Request-only: the facade streams the body itself, so it never needs the client's Expect,
 # and the ids/forwarding headers are (re)written below.
 _REQUEST_DROP = HOP_BY_HOP | {
@@ -36,7 +41,12 @@ _REQUEST_DROP = HOP_BY_HOP | {
     # Only the facade may ask for a dry run (shadow copies of writes): a client's copy of
     # the header would otherwise reach an upstream that trusts the facade's address.
     b"x-strangler-dry-run",
+    # A client's identity header would be a forged identity: an upstream trusts only the
+    # facade's, which is added after this.
+    IDENTITY_HEADER,
 }
+# Checked in the hop-by-hop branch, so the loop over ordinary headers costs nothing more.
+_RESPONSE_DROP = HOP_BY_HOP | {IDENTITY_REVOKED}
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:@/+=-]{1,128}$")
 _TRACEPARENT = re.compile(rb"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 
@@ -169,14 +179,18 @@ def response_headers(
     request_id_value: bytes,
     upstream_origins: frozenset[bytes],
     facade_origin: bytes,
+    on_identity_revoked: Callable[[], None] | None = None,
 ) -> RawHeaders:
     out: RawHeaders = []
     connection_tokens: set[bytes] | None = None
     has_request_id = False
     for name, value in raw:
         lname = name.lower()
-        if lname in HOP_BY_HOP:
-            if lname == b"connection":
+        if lname in _RESPONSE_DROP:
+            if lname == IDENTITY_REVOKED:
+                if on_identity_revoked is not None:
+                    on_identity_revoked()
+            elif lname == b"connection":
                 lvalue = value.lower()
                 if lvalue not in (b"keep-alive", b"close"):  # those name no other header
                     connection_tokens = (connection_tokens or set()) | {

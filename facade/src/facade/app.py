@@ -12,6 +12,7 @@ from facade.admin import PREFIX, AdminAPI
 from facade.client import HttpClient, NativeClient
 from facade.dashboard import is_page, serve_page
 from facade.gate import GateSettings
+from facade.identity import make_bridge
 from facade.metrics import CONTENT_TYPE, Metrics
 from facade.parity import ParityCollector, ParitySink, make_store
 from facade.problem import send_bytes, send_json, send_problem
@@ -71,6 +72,8 @@ class Facade:
         self.shadow.on_count = self.parity.note_shadow_outcome
         self.recorder = _make_recorder(settings)
         self.proxy.recorder = self.recorder
+        self.identity = make_bridge(settings, self.metrics.registry)
+        self.proxy.identity = self.identity
         self.admin = AdminAPI(settings, self.state, self.shadow, window=self.window)
         self.admin.parity = self.parity
         self.ramp: RampController | None = None
@@ -93,6 +96,8 @@ class Facade:
                 self.access_log.start()
             if self.recorder is not None:
                 self.recorder.start()
+            if self.identity is not None:
+                await self.identity.start()
             self._start_ramp()
             self._started = True
             # Everything alive now (modules, config, compiled routes, metrics) lives as long
@@ -140,6 +145,8 @@ class Facade:
             await self.access_log.aclose()
         if self.recorder is not None:
             await self.recorder.aclose()
+        if self.identity is not None:
+            await self.identity.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -30,6 +30,7 @@ from facade.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from facade.identity import IdentityBridge
 from facade.matching import CompiledRoute
 from facade.metrics import Metrics
 from facade.problem import send_problem
@@ -89,6 +90,7 @@ class Proxy:
         self.access_log = access_log
         self.window = window if window is not None else RollingStats()
         self.recorder: TrafficRecorder | None = None
+        self.identity: IdentityBridge | None = None
         self._public_origin = (
             settings.public_origin.rstrip("/").encode() if settings.public_origin else None
         )
@@ -164,6 +166,9 @@ class Proxy:
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         if not raw_path.startswith(b"/"):
             return await refuse(400, "the request target must be an absolute path")
+        if scope["path"].lstrip("/").partition("/")[0] == "_internal":
+            # The upstreams' internal endpoints trust the facade's address: never relay.
+            return await refuse(404, "no such resource")
         if incoming.bad_content_length or (
             incoming.chunked and incoming.content_length is not None
         ):
@@ -205,6 +210,15 @@ class Proxy:
             backup = fallback
 
         base = self._forward_headers(scope, incoming, rid, log.traceparent)
+        # Only a request some extracted service sees asks who the user is: routes that stay
+        # on the monolith (candidate and fallback alike) never pay for a lookup.
+        identity = None
+        if (
+            self.identity is not None
+            and candidate is not fallback
+            and (primary is candidate or mirror is not None)
+        ):
+            identity = await self.identity.header(incoming, candidate.name, rid)
         has_body = incoming.chunked or bool(incoming.content_length)
         # Sampled before the body is read: a recorded body has to be buffered.
         recorder = self.recorder if self.recorder and self.recorder.wants(method) else None
@@ -228,9 +242,10 @@ class Proxy:
             timeout = cfg.timeout
             resp: UpstreamResponse | None = None
             answered_by = primary
+            sent = base if identity is None or primary is not candidate else [*base, identity]
             try:
                 resp = await self._exchange(
-                    primary, method, target, base, body, incoming, timeout, backup is not None
+                    primary, method, target, sent, body, incoming, timeout, backup is not None
                 )
             except UpstreamError as exc:
                 if backup is None:
@@ -271,6 +286,7 @@ class Proxy:
             body,
             mirror,
             dry_run,
+            identity,
         )
         return None
 
@@ -417,12 +433,20 @@ class Proxy:
         body: RequestBody,
         mirror: Upstream | None,
         dry_run: bool = False,
+        identity: tuple[bytes, bytes] | None = None,
     ) -> None:
         if self._public_origin is not None:
             origin = self._public_origin
         else:
             origin = scope.get("scheme", "http").encode() + b"://" + (incoming.host or b"localhost")
-        headers = response_headers(resp.headers, rid, snap.upstream_origins, origin)
+        bridge = self.identity
+        headers = response_headers(
+            resp.headers,
+            rid,
+            snap.upstream_origins,
+            origin,
+            None if bridge is None else lambda: bridge.revoke(incoming),
+        )
         tee: list[bytes] | None = [] if mirror is not None else None
         tee_size = 0
         finished = False
@@ -456,7 +480,10 @@ class Proxy:
                 route_id=route.id,
                 method=method,
                 target=target.decode("latin-1"),
-                request_headers=[(b"host", incoming.host or mirror.name.encode()), *base],
+                request_headers=[
+                    (b"host", incoming.host or mirror.name.encode()),
+                    *(base if identity is None else [*base, identity]),
+                ],
                 request_body=body.data or b"",
                 primary_upstream=upstream.name,
                 primary_status=resp.status,

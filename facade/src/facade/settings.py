@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,3 +54,25 @@ class FacadeSettings(BaseSettings):
     """Share of requests recorded; 0 (the default) records nothing."""
     record_methods: str = "GET,HEAD"
     """Comma-separated methods that may be recorded (a replay sends each one twice)."""
+
+    # The identity bridge (facade.identity): unset key, no identity tokens are sent.
+    identity_private_key: SecretStr | None = None
+    """PEM of the Ed25519 or P-256 key identity tokens are signed with (wins over the file)."""
+    identity_private_key_file: Path | None = None
+    identity_url: str | None = None
+    """The monolith's identity endpoint; unset: ``${MONOLITH_URL}/_internal/identity``."""
+    identity_issuer: str = "strangler-facade"
+    identity_token_ttl: int = Field(default=60, ge=5, le=3600)
+    """Seconds an identity token is valid (``exp - iat``)."""
+    identity_cache_ttl: float = Field(default=30.0, ge=0)
+    """Seconds a resolved identity is kept; logouts the monolith announces drop it at once."""
+    identity_cache_size: int = Field(default=10000, ge=1)
+    identity_session_cookie: str = "sessionid"
+    identity_timeout: float = Field(default=2.0, gt=0)
+
+    @field_validator(
+        "identity_private_key", "identity_private_key_file", "identity_url", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # .env.example lists them empty

@@ -156,7 +156,11 @@ class ProductAdmin(_ProductAdminBase):
 
     def _bulk_status(self, request: HttpRequest, queryset: QuerySet[Product], status: str) -> None:
         ids = list(queryset.values_list("pk", flat=True))
-        changed = services.product_bulk_set_status(product_ids=ids, status=status)
+        try:
+            changed = services.product_bulk_set_status(product_ids=ids, status=status)
+        except DomainError as exc:  # e.g. catalog writes moved to the catalog service
+            self.message_user(request, exc.detail, messages.ERROR)
+            return
         label = ProductStatus(status).label.lower()
         self.message_user(request, f"{changed} product(s) marked {label}.", messages.SUCCESS)
 

@@ -19,6 +19,7 @@ from django.utils.text import slugify
 
 from shop.catalog.attrs import attrs_errors, format_attrs
 from shop.catalog.models import Category, Product, ProductStatus
+from shop.catalog.ownership import ensure_catalog_writable
 from shop.core.clock import legacy_now
 from shop.core.errors import Conflict, DuplicateSku, ValidationFailed
 from shop.inventory import services as inventory
@@ -164,6 +165,7 @@ def product_create(
     stock: int = 0,
     actor: str = "",
 ) -> Product:
+    ensure_catalog_writable()
     errors: dict[str, list[str]] = {}
     product = Product(
         sku=_clean_sku(sku, errors),
@@ -217,6 +219,7 @@ def product_update(
     actor: str = "",
 ) -> Product:
     """Change the given fields; ``UNSET`` ones stay. Stock goes through inventory (stock-take)."""
+    ensure_catalog_writable()
     errors: dict[str, list[str]] = {}
     changes: dict[str, Any] = {}
     if not isinstance(sku, _Unset):
@@ -262,6 +265,7 @@ def product_update(
 
 @transaction.atomic
 def product_set_status(*, product: Product, status: str) -> Product:
+    ensure_catalog_writable()
     errors: dict[str, list[str]] = {}
     _clean_status(status, errors)
     _raise_if(errors)
@@ -280,6 +284,7 @@ def product_delete(*, product: Product) -> Product:
 @transaction.atomic
 def product_bulk_set_status(*, product_ids: Sequence[int], status: str) -> int:
     """One UPDATE for many products (admin bulk action). Returns the number of rows changed."""
+    ensure_catalog_writable()
     errors: dict[str, list[str]] = {}
     _clean_status(status, errors)
     _raise_if(errors)

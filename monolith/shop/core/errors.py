@@ -49,6 +49,21 @@ class DuplicateSku(Conflict):
     title = "A product with this SKU already exists"
 
 
+class CatalogWritesMoved(DomainError):
+    """Catalog writes are frozen here: the catalog service owns them (step 4)."""
+
+    status = 423
+    slug = "catalog-writes-moved"
+    title = "Catalog writes have moved to the catalog service"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            detail
+            or "Catalog writes have moved to the catalog service; change products there "
+            "(POST/PATCH /v2/products). Nothing was changed here."
+        )
+
+
 class InsufficientStock(Conflict):
     slug = "insufficient-stock"
     title = "Not enough stock"

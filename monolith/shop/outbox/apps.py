@@ -7,6 +7,13 @@ class OutboxConfig(AppConfig):
     name = "shop.outbox"
     label = "shop_outbox"
 
-    # No process-wide ``outbox.configure()``: the origin "monolith" travels in each event's
-    # headers (``context.event_headers``), and a transaction marked with another origin
-    # (``mark_transaction_origin``, the future reverse sync) still overrides it.
+    # The origin "monolith" travels in each event's headers (``context.event_headers``); a
+    # transaction marked with another origin overrides it. The one process-wide setting:
+    # a transaction the catalog sync consumer marks (``sync:catalog``, shop.outbox.consumer)
+    # records nothing, whatever code path writes in it, so no applied change echoes back.
+
+    def ready(self) -> None:
+        from outbox import configure
+        from shop.outbox.context import SYNC_ORIGIN
+
+        configure(suppress_origins={SYNC_ORIGIN})

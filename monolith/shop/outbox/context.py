@@ -21,6 +21,8 @@ TRACEPARENT_RE = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 ORIGIN = "monolith"
+# The origin the catalog sync consumer marks its transactions with (never recorded).
+SYNC_ORIGIN = "sync:catalog"
 
 traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "shop_traceparent", default=None

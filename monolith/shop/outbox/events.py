@@ -102,19 +102,39 @@ def products_changed(
         return _record(
             cur,
             [
-                NewEvent(
-                    aggregate_type=acl_events.PRODUCT_AGGREGATE,
-                    aggregate_id=str(row["id"]),
-                    event_type=str(event_type),
-                    payload={
-                        "row": acl_events.product_row_payload(row),  # type: ignore[arg-type]
-                        "changed": ["qty"] if stock else list(changed),
-                    },
+                product_event(
+                    row,
+                    changed=["qty"] if stock else changed,
+                    event_type=event_type,
                     headers=headers,
                 )
                 for row in rows
             ],
         )
+
+
+def product_event(
+    row: dict[str, Any],
+    *,
+    changed: Sequence[str],
+    headers: dict[str, str],
+    event_type: str = acl_events.EventType.PRODUCT_UPSERTED,
+) -> NewEvent:
+    return NewEvent(
+        aggregate_type=acl_events.PRODUCT_AGGREGATE,
+        aggregate_id=str(row["id"]),
+        event_type=str(event_type),
+        payload={
+            "row": acl_events.product_row_payload(row),  # type: ignore[arg-type]
+            "changed": list(changed),
+        },
+        headers=headers,
+    )
+
+
+def record_on(cur: Any, events: list[NewEvent]) -> int:
+    """Record on a cursor of the caller's own connection (the sync consumer's)."""
+    return _record(cur, events)
 
 
 def categories_changed(ids: Iterable[int]) -> int:

@@ -139,8 +139,9 @@ class TestStatus:
 
     def test_bulk_set_status_is_one_update(self, make_product, django_assert_max_num_queries):
         ids = [make_product().pk for _ in range(5)]
-        # savepoint, ONE UPDATE ... RETURNING, ONE outbox statement for all rows, release
-        with django_assert_max_num_queries(4):
+        # savepoint, the write-freeze flag, ONE UPDATE ... RETURNING, ONE outbox statement
+        # for all rows, release
+        with django_assert_max_num_queries(5):
             changed = product_bulk_set_status(product_ids=ids, status="H")
         assert changed == 5
         assert set(Product.objects.filter(pk__in=ids).values_list("st", flat=True)) == {"H"}

@@ -34,17 +34,17 @@ import orjson
 from celery import Celery, Task
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import Counter
 from shop_telemetry import context_from_traceparent
 
 from outbox.envelope import Envelope, validate
 from outbox.schema import Tables
+from outbox.writer import METRICS_REGISTRY as METRICS_REGISTRY  # served by workers
 from outbox.writer import Cursor
 
 log = logging.getLogger("outbox.inbox")
 _tracer = trace.get_tracer("outbox.inbox")
 
-METRICS_REGISTRY = CollectorRegistry()
 CONSUMED = Counter(
     "outbox_consumed_events",
     "Events a consumer handled: applied, duplicate, stale, parked, parked-behind",

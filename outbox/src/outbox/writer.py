@@ -20,11 +20,21 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
+from prometheus_client import CollectorRegistry, Counter
 
 from outbox.schema import Tables
 
 ORIGIN_SETTING = "outbox.origin"
 CONTENT_TYPE = "application/json"
+
+# Shared with the consumer side (``outbox.inbox``): a sync worker serves one registry, and
+# the echoes its writes suppressed are the proof that its origin mark works.
+METRICS_REGISTRY = CollectorRegistry()
+ECHOES_SUPPRESSED = Counter(
+    "outbox_echoes_suppressed",
+    "Events not recorded because the transaction's origin is suppressed (would echo back)",
+    registry=METRICS_REGISTRY,
+)
 
 
 class Cursor(Protocol):
@@ -178,6 +188,7 @@ def record_event(
     )
     row = cursor.fetchone()
     if row is None:
+        ECHOES_SUPPRESSED.inc()
         return None
     version, created_at, recorded_origin = row
     return RecordedEvent(
@@ -260,4 +271,7 @@ def record_events(
         ),
     )
     row = cursor.fetchone()
-    return int(row[0]) if row else 0
+    recorded = int(row[0]) if row else 0
+    if not recorded:
+        ECHOES_SUPPRESSED.inc(len(events))
+    return recorded

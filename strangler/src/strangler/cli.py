@@ -16,6 +16,7 @@ from rich.table import Table
 
 from strangler.config import ConfigError, StackConfig, load_config
 from strangler.embedded import EmbeddedServerError
+from strangler.ownership_cli import ownership_app
 from strangler.stack import (
     bring_up,
     has_module,
@@ -61,6 +62,10 @@ try:  # offline comparison: strangler compare generate | run (needs the facade)
     app.add_typer(compare_app, name="compare", help="Replay traffic against both sides.")
 except ImportError:  # pragma: no cover - the facade is part of the workspace
     pass
+
+
+# write ownership of step 4: strangler ownership status|switch catalog
+app.add_typer(ownership_app, name="ownership", help="Who writes the catalog; switch it.")
 
 
 @app.callback()

@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -155,6 +156,28 @@ def reconcile_command(config: StackConfig) -> list[str]:
     ]  # fmt: skip
 
 
+SHOP_TASK, SHOP_QUEUE = "shop.catalog.apply", "shop.catalog-sync"
+
+
+def reverse_relay_command(config: StackConfig) -> list[str]:
+    """Step 4's reverse path: the catalog database's outbox -> the monolith's consumer."""
+    return [
+        sys.executable, "-m", "outbox", "relay",
+        "--dsn", config.db_url("catalog"),
+        "--broker", config.broker_url(),
+        "--task", SHOP_TASK,
+        "--queue", SHOP_QUEUE,
+    ]  # fmt: skip
+
+
+def shop_sync_command() -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "shop.sync.consumer", "worker",
+        "-Q", SHOP_QUEUE, "-P", "solo", "-n", "shop-sync@%h",
+        "--without-gossip", "--without-mingle", "--loglevel=INFO",
+    ]  # fmt: skip
+
+
 def sync_command(lane: int, queue: str) -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", "catalog_service.entrypoints.consumer", "worker",
@@ -170,9 +193,47 @@ def facade_command() -> list[str]:
 FACADE_ROUTES_FILE = REPO_ROOT / "migrations-plan" / "step-1-facade" / "routes.yaml"
 
 
+def identity_keys(config: StackConfig) -> tuple[Path, Path]:
+    """The key pair of the identity bridge, made once under the state folder: the facade
+    signs identity tokens with the private half, the extracted services verify them with
+    the public half."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    folder = config.state_dir / "identity"
+    private, public = folder / "facade-ed25519.pem", folder / "facade-ed25519.pub.pem"
+    if not private.exists() or not public.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        key = ed25519.Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        private.touch(mode=0o600)
+        private.write_bytes(pem)
+        public.write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+    return private, public
+
+
+def catalog_env(config: StackConfig, env: dict[str, str]) -> dict[str, str]:
+    """What the catalog service gets on top of the common environment."""
+    if env.get("CATALOG_IDENTITY_PUBLIC_KEY") or env.get("CATALOG_IDENTITY_PUBLIC_KEY_FILE"):
+        return {}
+    return {"CATALOG_IDENTITY_PUBLIC_KEY_FILE": str(identity_keys(config)[1])}
+
+
 def facade_env(config: StackConfig, env: dict[str, str]) -> dict[str, str]:
     """What the facade gets on top of the common environment."""
+    identity = {}
+    if not (env.get("FACADE_IDENTITY_PRIVATE_KEY") or env.get("FACADE_IDENTITY_PRIVATE_KEY_FILE")):
+        identity["FACADE_IDENTITY_PRIVATE_KEY_FILE"] = str(identity_keys(config)[0])
     return {
+        **identity,
         "FACADE_ROUTES_FILE": env.get("FACADE_ROUTES_FILE") or str(FACADE_ROUTES_FILE),
         "FACADE_HOST": "127.0.0.1",
         "FACADE_PORT": str(config.facade_port),
@@ -208,6 +269,18 @@ def sync_components(config: StackConfig) -> list[Component]:
                 },
             )
         )
+    # The reverse path idles until catalog writes move to the service (step 4); it runs
+    # from the start so that `strangler ownership switch` finds it ready.
+    parts.append(Component(name="reverse-relay", command=reverse_relay_command(config), env=env))
+    parts.append(
+        Component(
+            name="shop-sync",
+            command=shop_sync_command(),
+            cwd=MONOLITH_DIR,
+            # Its broker is REDIS_URL (what shop.sync.consumer falls back to): the relay's.
+            env={**env, "REDIS_URL": config.broker_url()},
+        )
+    )
     parts.append(
         Component(
             name="reconcile",
@@ -238,7 +311,7 @@ def applications(config: StackConfig) -> list[Component]:
             Component(
                 name="catalog",
                 command=catalog_command(config),
-                env=env,
+                env={**env, **catalog_env(config, env)},
                 ready_url=f"{config.catalog_url}/readyz",
                 public_urls={
                     "catalog service": f"{config.catalog_url}/api/products/",
@@ -287,7 +360,10 @@ def run_catalog(config: StackConfig, *args: str) -> None:
 
 
 def prepare_catalog(config: StackConfig, *, console: Console) -> None:
-    """Migrate the catalog service's database and, when it is empty, backfill it."""
+    """Migrate the catalog service's database and, when it is empty, backfill it; make the
+    identity bridge's key pair (compose runs this as the job before the facade and the
+    catalog service, which read the keys from the shared state folder)."""
+    identity_keys(config)
     console.print("[bold]» migrating the catalog database[/]")
     run_catalog(config, "migrate", "--database-url", config.db_url("catalog"))
     if product_count(config, "catalog") == 0:

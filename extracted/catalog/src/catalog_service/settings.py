@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -27,6 +28,14 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Socket addresses (never X-Forwarded-For) allowed to ask for a dry run: the facade's.
     dry_run_trusted_networks: str = "127.0.0.0/8,::1/128"
+    # The identity bridge: the public half of the facade's signing key (PEM, or a file),
+    # the issuer and audience tokens must name, and the clock skew allowed on exp/iat.
+    # Unset key: endpoints that need a user answer 503.
+    identity_public_key: str | None = None
+    identity_public_key_file: Path | None = None
+    identity_issuer: str = "strangler-facade"
+    identity_audience: str = "catalog"
+    identity_leeway: int = Field(default=5, ge=0, le=60)
 
     # --- the sync consumer (Celery) -----------------------------------------------------
     # Broker: CATALOG_BROKER_URL, else REDIS_URL (the stack's Redis); amqp:// works too.
@@ -51,7 +60,9 @@ class Settings(BaseSettings):
     # per worker process (each lane's worker needs its own).
     sync_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
-    @field_validator("sync_metrics_port", mode="before")
+    @field_validator(
+        "sync_metrics_port", "identity_public_key", "identity_public_key_file", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value  # .env.example lists it empty

@@ -36,6 +36,7 @@ def product_values(product: Product) -> dict[str, Any]:
         "created_at": product.created_at,
         "updated_at": product.updated_at,
         "version": product.version,
+        "stock_version": product.version,
         "deleted": False,
     }
 
@@ -110,6 +111,15 @@ class ProductRepository:
         """Insert, or overwrite an older version; False when an equal/newer one is stored."""
         stmt = _PRODUCT_UPSERT[False].returning(products.c.legacy_id)
         return self._c.execute(stmt, product_values(product)).first() is not None
+
+    def take_stock(self, legacy_id: int, stock: int, version: int) -> bool:
+        """Only the stock, from a monolith version newer than the one it came from."""
+        result = self._c.execute(
+            products.update()
+            .where(products.c.legacy_id == legacy_id, products.c.stock_version < version)
+            .values(stock=stock, stock_version=version, synced_at=func.now())
+        )
+        return bool(result.rowcount)
 
     def upsert_many(self, items: Iterable[Product], *, allow_equal: bool = True) -> int:
         """Bulk form for the backfill (same "not older" rule); returns the rows submitted."""

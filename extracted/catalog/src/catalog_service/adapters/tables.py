@@ -48,6 +48,8 @@ products = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("version", BigInteger, nullable=False),
+    # The monolith version the stock came from: stock stays the monolith's in step 4.
+    Column("stock_version", BigInteger, nullable=False, server_default="0"),
     Column("deleted", Boolean, nullable=False, server_default="false"),
     Column("synced_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("status IN ('active', 'hidden', 'discontinued')", name="products_status"),
@@ -78,6 +80,22 @@ categories = Table(
     Column("synced_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("categories_slug", "slug"),
 )
+
+# One row: catalog writes refused here while true (see service_layer/writes.py).
+catalog_write_freeze = Table(
+    "catalog_write_freeze",
+    metadata,
+    Column("id", Boolean, primary_key=True, server_default=text("true")),
+    Column("frozen", Boolean, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("id", name="catalog_write_freeze_one_row"),
+)
+
+# Products created by the service take ids from here (1e9 and up, clear of the monolith's).
+PRODUCT_ID_SEQUENCE = "product_legacy_id_seq"
+
+# The outbox (``outbox.schema.outbox_ddl``, migration 0003) is the library's too.
+OUTBOX_TABLES = ("outbox", "outbox_aggregate_version")
 
 # The inbox (dedupe, applied versions, delivery counts, parked events) is the outbox
 # library's (``outbox.schema.inbox_ddl``, created by migration 0002): one implementation.

@@ -40,7 +40,12 @@ def handle(stores: Stores, event: CatalogEvent) -> ApplyOutcome:
             product = event.product
             if product.version != version:
                 product = replace(product, version=version)
-            outcome = _outcome(stores.products.upsert_if_newer(product))
+            applied = stores.products.upsert_if_newer(product)
+            if not applied:
+                # The catalog fields lost to an equal or newer state (a service write), but
+                # the stock is the monolith's: a newer monolith version still carries it.
+                stores.products.take_stock(product.legacy_id, product.stock, version)
+            outcome = _outcome(applied)
         case ProductRemoved():
             outcome = _outcome(stores.products.tombstone_if_newer(event.legacy_id, version))
         case CategorySnapshot():

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from typing import Any
 
-from acl.catalog.events import decode_outbox_message
+from acl.catalog.events import ProductSnapshot, decode_outbox_message
 from acl.catalog.quirks import AttrsPolicy
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.pool import NullPool
@@ -29,8 +30,9 @@ from catalog_service.adapters.tables import sync_applied_events
 from catalog_service.domain import ApplyOutcome
 from catalog_service.service_layer.handlers import CONSUMER, handle
 from catalog_service.service_layer.unit_of_work import ConnectionStores
+from catalog_service.service_layer.writes import SYNC_ORIGIN, record_product
 from catalog_service.settings import Settings, sqlalchemy_url
-from outbox import Consumer, Envelope
+from outbox import Consumer, Envelope, mark_transaction_origin
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +94,17 @@ class CatalogSync:
     def apply(self, cursor: Any, envelope: Envelope) -> None:
         """Translate through the ACL and upsert, in the inbox's transaction."""
         assert self._current is not None
+        # Whatever this transaction records would be the monolith's own change sent back:
+        # the service's writer suppresses this origin (no echo).
+        mark_transaction_origin(cursor, SYNC_ORIGIN)
         event = decode_outbox_message(envelope, attrs_policy=self.attrs_policy)
         connection = self._current.sa
         outcome = handle(ConnectionStores(connection), event)
+        if outcome is ApplyOutcome.APPLIED and isinstance(event, ProductSnapshot):
+            # The same recording step as a client write; here it records nothing (and
+            # counts the suppressed echo), so no path can send this change back.
+            product = replace(event.product, version=event.meta.version)
+            record_product(connection, product, changed=event.changed)
         if self.audit and outcome is ApplyOutcome.APPLIED:
             connection.execute(
                 sync_applied_events.insert().values(

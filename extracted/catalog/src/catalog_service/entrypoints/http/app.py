@@ -14,10 +14,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from catalog_service.adapters.read_model import CatalogReads
-from catalog_service.entrypoints.http import legacy_api, problems, v2_api
+from catalog_service.entrypoints.http import legacy_api, problems, staff_api, v2_api
 from catalog_service.entrypoints.http.dry_run import DryRunMiddleware, parse_networks
+from catalog_service.entrypoints.http.identity import make_verifier
 from catalog_service.entrypoints.http.metrics import Metrics, MetricsMiddleware
 from catalog_service.entrypoints.http.rendering import render_json
+from catalog_service.entrypoints.http.write_api import install as install_writes
 from catalog_service.settings import Settings
 
 LEGACY_PREFIXES = ("/api/products", "/api/categories")
@@ -55,12 +57,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.problem_type_base = settings.problem_type_base
     app.state.behind_facade = settings.behind_facade
     app.state.render_json = render_json
+    app.state.identity_verifier = make_verifier(settings)
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, problems.on_http_error)
     app.add_exception_handler(Exception, problems.on_unexpected)
     app.include_router(legacy_api.router)
     app.include_router(v2_api.router)
+    install_writes(app, settings)
+    app.include_router(staff_api.router)
 
     @app.get("/healthz", tags=["ops"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
