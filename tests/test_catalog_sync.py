@@ -249,6 +249,53 @@ def test_reconcile_watch_repairs_a_lost_delivery_by_itself(
         assert reconcile(shop, catalog_db).returncode == 0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_reconcile_watch_leaves_the_monolith_copy_alone_once_the_service_owns_writes(
+    redis_broker: str, catalog_db: str
+) -> None:
+    """After the ownership switch the monolith's copy is the stale side: re-emitting it
+    would overwrite the service's newer writes, so drift is reported, not repaired."""
+    import os
+    import signal
+
+    import psycopg
+    from shop.catalog import services as catalog
+
+    shop = shop_dsn()
+    reset_outbox(shop)
+    product = catalog.product_create(sku="RW-2", name="Monolith name", price="5.00")
+    with sync_stack(shop, catalog_db, redis_broker) as stack:
+        stack.wait_synced(timeout=60)
+        with psycopg.connect(catalog_db, autocommit=True) as conn:
+            conn.execute("UPDATE products SET name = 'Service name' WHERE legacy_id = %s",
+                         (product.pk,))  # fmt: skip
+        with psycopg.connect(shop, autocommit=True) as conn:
+            conn.execute("UPDATE catalog_write_freeze SET frozen = true")
+        try:
+            watcher = subprocess.Popen(
+                [sys.executable, "-m", "catalog_service", "reconcile", "--source-url", shop,
+                 "--database-url", catalog_db, "--watch", "1"],
+                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                env={**os.environ, "DATABASE_URL": shop},
+            )  # fmt: skip
+            lines: list[str] = []
+            assert watcher.stdout is not None
+            for line in watcher.stdout:  # bounded: the loop reports every second
+                lines.append(line)
+                if "not repaired" in line or len(lines) > 50:
+                    break
+            watcher.send_signal(signal.SIGTERM)
+            rest, _ = watcher.communicate(timeout=30)
+        finally:
+            with psycopg.connect(shop, autocommit=True) as conn:
+                conn.execute("UPDATE catalog_write_freeze SET frozen = false")
+        output = "".join(lines) + rest
+        assert "1 lasting, not repaired: the service owns catalog writes" in output, output
+        assert "re-emitting" not in output
+        assert scalar(catalog_db, "SELECT name FROM products WHERE legacy_id = %s",
+                      (product.pk,)) == "Service name"  # fmt: skip
+
+
 def chaos_change(rng: random.Random, products: list[Any], categories: list[Any]) -> None:
     from shop.catalog import services as catalog
     from shop.core.errors import InsufficientStock

@@ -229,3 +229,43 @@ def test_replacing_the_whole_table_passes_the_gate_too(
     # A table that leaves the extracted route as it is does not ask the gate again.
     again = httpx.put(f"{url}/_strangler/api/config", headers=AUTH, json=document)
     assert again.status_code == 200, again.text
+
+
+STAFF_PACT = "shop-staff-catalog-v2-api.json"
+
+
+def test_a_pact_only_the_service_implements_is_one_row_and_gates_its_route(
+    tmp_path: Path, ledger: Path
+) -> None:
+    from contracts.cli import matrix_rows
+
+    folder = tmp_path / "pacts"
+    folder.mkdir()
+    shutil.copyfile(PACTS_DIR / STAFF_PACT, folder / STAFF_PACT)
+    orphan = json.loads((PACTS_DIR / STAFF_PACT).read_text())
+    orphan["provider"]["name"] = "nobody-implements-this"
+    (folder / "x-nobody-implements-this.json").write_text(json.dumps(orphan))
+
+    rows = {(r["pact"], r["implementation"]): r["result"] for r in matrix_rows(folder, ledger)}
+    assert rows == {
+        (STAFF_PACT, "catalog"): "never verified",
+        ("x-nobody-implements-this.json", "-"): "no implementation",
+    }
+    record(ledger, Verification("catalog", folder / STAFF_PACT, True, 6))
+    assert matrix_rows(folder, ledger)[0]["result"] == "passed"
+
+    routes = {
+        **ROUTES,
+        "routes": [{"id": "catalog-writes", "path": "/v2/products/**", "upstream": "catalog"},
+                   *ROUTES["routes"]],
+    }  # fmt: skip
+    config = parse_config(routes, env={})
+    refused = evaluate(config, "catalog-writes", read_pacts(folder), read_ledger(ledger))
+    # the unverified pact covers the same endpoints: it holds the route back
+    assert refused.reasons == ("x-nobody-implements-this.json was never verified against catalog",)
+    (folder / "x-nobody-implements-this.json").unlink()
+    decision = evaluate(config, "catalog-writes", read_pacts(folder), read_ledger(ledger))
+    assert decision.allowed, decision.reasons
+    assert decision.pacts == (STAFF_PACT,)
+    # the storefront's routes are not held back by the staff pact
+    assert evaluate(config, "catalog-products", read_pacts(folder), read_ledger(ledger)).pacts == ()

@@ -113,6 +113,10 @@ IDENTITY_TRUSTED_NETWORKS = [
     if n.strip()
 ]
 
+# Where staff edit products once the catalog service owns catalog writes (step 4): the
+# read-only product admin links there.
+CATALOG_STAFF_URL = os.environ.get("CATALOG_STAFF_URL", "/v2/products")
+
 ROOT_URLCONF = "shop.urls"
 WSGI_APPLICATION = "shop.wsgi.application"
 

@@ -14,6 +14,7 @@ from strangler.steps import (
     differences,
     load_plan,
     matching_step,
+    ownership_to_ensure,
     target_document,
     trailer_problems,
 )
@@ -43,7 +44,8 @@ def problems_of(plan: Path) -> list[str]:
 def test_the_committed_plan_is_valid_and_in_order() -> None:
     steps = load_plan().steps
     assert [s.number for s in steps] == list(range(7))
-    assert [s.status for s in steps[:5]] == ["done", "done", "done", "done", "planned"]
+    statuses = [s.status for s in steps[:6]]
+    assert statuses == ["done", "done", "done", "done", "done", "planned"]
     step3 = steps[3]
     assert step3.manifest.gates.contracts == ["catalog-products", "catalog-categories"]
     assert step3.manifest.rollback == "step-2-catalog-shadow"
@@ -124,12 +126,12 @@ def test_trailer_problems_list_the_offending_steps() -> None:
             ("a" * 40, "step-0-monolith"),
             ("c" * 40, "step-0-monolith"),
             ("d" * 40, "step-9-moon"),
-            ("e" * 40, "step-4-catalog-writes"),
+            ("e" * 40, "step-5-orders-saga"),
             *others,
         ],
     )
     assert found == [
-        "step-4-catalog-writes: commit eeeeeeeeeeee says it completes this step, but its "
+        "step-5-orders-saga: commit eeeeeeeeeeee says it completes this step, but its "
         "step.yaml says planned (set it to in-progress or done)",
         "step-9-moon: commit dddddddddddd carries Migration-Step: step-9-moon, which no "
         "migrations-plan/*/step.yaml declares",
@@ -189,3 +191,11 @@ def test_a_ramping_route_is_still_its_step_until_it_rolls_back(
     live = parse_config(document, env={})
     diff = differences(live, step3)
     assert (diff == []) is same, diff
+
+
+def test_ownership_follows_the_steps_that_name_it() -> None:
+    plan = load_plan()
+    three, four = plan.get("3"), plan.get("4")
+    assert ownership_to_ensure(three, four) == {"catalog": "service"}
+    assert ownership_to_ensure(four, three) == {"catalog": "monolith"}
+    assert ownership_to_ensure(plan.get("2"), three) == {}  # never touches the databases

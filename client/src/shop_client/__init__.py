@@ -1,8 +1,12 @@
-"""Typed client for the shop's public JSON API (legacy wire shape)."""
+"""Typed client for the shop's public JSON API (legacy wire shape) and the catalog
+service's staff write API (``/v2/products``)."""
 
 from shop_client.client import ShopClient
 from shop_client.errors import (
     Conflict,
+    Forbidden,
+    InvalidInput,
+    Locked,
     NotAuthenticated,
     NotFound,
     PaymentDeclined,
@@ -10,6 +14,7 @@ from shop_client.errors import (
     UnexpectedResponse,
 )
 from shop_client.models import (
+    AttributeInput,
     Cart,
     CartItem,
     Category,
@@ -17,11 +22,19 @@ from shop_client.models import (
     CategoryRef,
     CheckoutRequest,
     Order,
+    PriceInput,
     Product,
+    ProductCreate,
     ProductPage,
+    ProductPatch,
+    V2Attribute,
+    V2CategoryRef,
+    V2Money,
+    V2Product,
 )
 
 __all__ = [
+    "AttributeInput",
     "Cart",
     "CartItem",
     "Category",
@@ -29,13 +42,23 @@ __all__ = [
     "CategoryRef",
     "CheckoutRequest",
     "Conflict",
+    "Forbidden",
+    "InvalidInput",
+    "Locked",
     "NotAuthenticated",
     "NotFound",
     "Order",
     "PaymentDeclined",
+    "PriceInput",
     "Product",
+    "ProductCreate",
     "ProductPage",
+    "ProductPatch",
     "ShopAPIError",
     "ShopClient",
     "UnexpectedResponse",
+    "V2Attribute",
+    "V2CategoryRef",
+    "V2Money",
+    "V2Product",
 ]

@@ -18,6 +18,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from shop_client.errors import (
     Conflict,
+    Forbidden,
+    InvalidInput,
+    Locked,
     NotAuthenticated,
     NotFound,
     PaymentDeclined,
@@ -34,16 +37,22 @@ from shop_client.models import (
     OrderPage,
     Problem,
     Product,
+    ProductCreate,
     ProductPage,
+    ProductPatch,
+    V2Product,
 )
 
 M = TypeVar("M", bound=BaseModel)
 _CATEGORIES = TypeAdapter(list[Category])
 _ERRORS: dict[int, type[ShopAPIError]] = {
+    400: InvalidInput,
     401: NotAuthenticated,
     402: PaymentDeclined,
+    403: Forbidden,
     404: NotFound,
     409: Conflict,
+    423: Locked,
 }
 
 
@@ -114,6 +123,17 @@ class ShopClient:
 
     def get_category(self, slug: str) -> CategoryDetail:
         return self._get(CategoryDetail, f"/api/categories/{quote(slug, safe='')}/")
+
+    # -- catalog writes (staff; the catalog service's own API behind the facade)
+    def create_product(self, product: ProductCreate) -> V2Product:
+        data = self._json("POST", "/v2/products", json=product.model_dump(mode="json"))
+        return _model(V2Product, data)
+
+    def update_product(self, product_id: int, changes: ProductPatch) -> V2Product:
+        # Only the fields the caller set travel (an absent field stays, an explicit null
+        # clears), each in full: ``exclude_unset`` would also drop a price's default currency.
+        body = changes.model_dump(mode="json", include=set(changes.model_fields_set))
+        return _model(V2Product, self._json("PATCH", f"/v2/products/{int(product_id)}", json=body))
 
     # -- cart (guest carts live in the session cookie this client keeps)
     def get_cart(self) -> Cart:

@@ -19,6 +19,14 @@ class ShopAPIError(Exception):
         return self.problem.type.rstrip("/").rsplit("/", 1)[-1]
 
 
+class InvalidInput(ShopAPIError):
+    """400: ``problem.errors`` names each refused field."""
+
+
+class Forbidden(ShopAPIError):
+    """403: signed in, but not allowed (e.g. a shopper calling a staff endpoint)."""
+
+
 class NotFound(ShopAPIError):
     pass
 
@@ -33,6 +41,11 @@ class PaymentDeclined(ShopAPIError):
 
 class NotAuthenticated(ShopAPIError):
     pass
+
+
+class Locked(ShopAPIError):
+    """423: catalog writes are refused here for now; the slug says why
+    (``catalog-writes-frozen`` in the service, ``catalog-writes-moved`` in the monolith)."""
 
 
 class UnexpectedResponse(Exception):

@@ -4,6 +4,10 @@ Money stays a decimal *string* on the wire ("12.50") and becomes ``Decimal`` her
 timestamps are the legacy naive wall-clock strings and stay strings (parsing them is an
 anti-corruption concern, not a client one). Unknown fields are ignored so the client
 tolerates additive changes, which is what the contract promises.
+
+The ``V2*`` answers and the ``*Input``/``ProductCreate``/``ProductPatch`` bodies are the
+catalog service's own API (staff writes, behind the facade): money there is an object
+with a decimal-string ``amount``, timestamps carry their offset and are parsed.
 """
 
 from __future__ import annotations
@@ -11,7 +15,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+)
 
 
 def _decimal_text(value: object) -> object:
@@ -22,6 +33,8 @@ def _decimal_text(value: object) -> object:
 
 
 Money = Annotated[Decimal, BeforeValidator(_decimal_text)]
+# What the client sends: a decimal string on the wire too ("12.50", never 12.5 or "1.25E+1").
+MoneyText = Annotated[Decimal, PlainSerializer(lambda d: f"{d:f}", return_type=str)]
 
 
 class _Wire(BaseModel):
@@ -164,3 +177,88 @@ class Problem(_Wire):
     detail: str = ""
     instance: str | None = None
     errors: dict[str, list[str]] | None = None
+
+
+# --- the catalog service's own API (/v2): staff writes -------------------------------------
+
+
+class _Input(BaseModel):
+    """A request body: unknown fields are a caller's mistake, the service refuses them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PriceInput(_Input):
+    amount: MoneyText
+    currency: str = "EUR"
+
+
+class AttributeInput(_Input):
+    key: str
+    value: str
+
+
+class ProductCreate(_Input):
+    """``POST /v2/products``. Stock is not settable: it comes from the monolith's inventory."""
+
+    sku: str
+    name: str
+    price: PriceInput
+    description: str | None = None
+    status: str = "active"
+    attributes: list[AttributeInput] = Field(default_factory=list)
+    category_id: int | None = None
+    weight_grams: int | None = None
+
+
+class ProductPatch(_Input):
+    """``PATCH /v2/products/{id}``: only the fields given are sent, so only they change.
+
+    An explicit ``None`` clears ``description`` or ``category_id``; the service refuses
+    ``None`` for the others.
+    """
+
+    name: str | None = None
+    description: str | None = None
+    price: PriceInput | None = None
+    status: str | None = None
+    attributes: list[AttributeInput] | None = None
+    category_id: int | None = None
+
+
+class V2Money(_Wire):
+    amount_minor: int
+    currency: str
+    amount: Money
+
+
+class V2Attribute(_Wire):
+    key: str
+    value: str
+
+
+class V2CategoryRef(_Wire):
+    id: int
+    slug: str
+    name: str
+
+
+class V2Product(_Wire):
+    """A product as the catalog service's own API answers: money as an object, the status
+    spelt out, attributes as a list, aware timestamps, the version of the product's
+    lineage."""
+
+    id: int
+    sku: str
+    name: str
+    description: str | None
+    price: V2Money
+    status: str
+    stock: int
+    in_stock: bool
+    category: V2CategoryRef | None
+    attributes: list[V2Attribute]
+    weight_grams: int | None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    version: int

@@ -2,7 +2,10 @@
 
 The same state names and parameters as the monolith's ``shop.pact_states``; the data
 goes in through the service's repositories (what its event consumer and backfill use),
-never through the monolith. Every setup wipes the read model first.
+never through the monolith. Every data setup wipes the read model first; the write
+freeze states only set the flag. The states of the service's own write API (``a category
+exists``, ``no product has the id``, the freeze) exist here only: the monolith does not
+implement that provider.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from acl.catalog.domain import Attribute, Category, Money, Product, ProductStatus
 from catalog_service.adapters.repository import CategoryRepository, ProductRepository
+from catalog_service.service_layer.writes import set_frozen
 from sqlalchemy import Connection, Engine, text
 
 SEEDED_AT = datetime(2024, 5, 1, 8, tzinfo=UTC)
@@ -68,7 +72,7 @@ def _products_exist_in_a_category(conn: Connection, params: Mapping[str, Any]) -
              category=other)  # fmt: skip
 
 
-def _no_product_has_the_sku(conn: Connection, params: Mapping[str, Any]) -> None:
+def _no_such_product(conn: Connection, params: Mapping[str, Any]) -> None:
     """The read model is empty (wiped before every state)."""
 
 
@@ -80,12 +84,31 @@ def _a_category_tree_exists(conn: Connection, params: Mapping[str, Any]) -> None
               str(params.get("child_name", "Cups")), parent=parent.legacy_id)  # fmt: skip
 
 
+def _a_category_exists(conn: Connection, params: Mapping[str, Any]) -> None:
+    _category(conn, int(params.get("id", 3)), str(params.get("slug", "cups")),
+              str(params.get("name", "Cups")))  # fmt: skip
+
+
 SEEDERS: dict[str, Callable[[Connection, Mapping[str, Any]], None]] = {
     "a product exists": _a_product_exists,
     "products exist in a category": _products_exist_in_a_category,
-    "no product has the sku": _no_product_has_the_sku,
+    "no product has the sku": _no_such_product,
+    "no product has the id": _no_such_product,
     "a category tree exists": _a_category_tree_exists,
+    "a category exists": _a_category_exists,
 }
+
+# The write freeze (step 4) is a flag beside the data: these states set it and leave the
+# data to the interaction's other state, so they can be combined with any of the above.
+FREEZE_STATES: dict[str, bool] = {
+    "catalog writes are open": False,
+    "catalog writes are frozen": True,
+}
+
+
+def set_writes_frozen(engine: Engine, frozen: bool) -> None:
+    with engine.begin() as conn:
+        set_frozen(conn, frozen)
 
 
 def state_handlers(engine: Engine) -> dict[str, Callable[..., None]]:
@@ -101,4 +124,13 @@ def state_handlers(engine: Engine) -> dict[str, Callable[..., None]]:
 
         return handler
 
-    return {name: make(seed) for name, seed in SEEDERS.items()}
+    def flag(frozen: bool) -> Callable[..., None]:
+        def handler(action: str, parameters: Mapping[str, Any] | None = None) -> None:
+            if action == "setup":
+                set_writes_frozen(engine, frozen)
+
+        return handler
+
+    handlers = {name: make(seed) for name, seed in SEEDERS.items()}
+    handlers.update({name: flag(frozen) for name, frozen in FREEZE_STATES.items()})
+    return handlers

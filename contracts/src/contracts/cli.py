@@ -3,7 +3,9 @@
 * ``verify``: consumer pact tests (regenerate ``contracts/pacts``), then every provider
   verification (pytest, real servers, real PostgreSQL), then the matrix. Exit 1 if any
   verification is not green.
-* ``matrix``: consumer x provider implementation x result, from the ledger.
+* ``matrix``: consumer x provider implementation x result, from the ledger. Each pact
+  appears once per implementation of its provider (``contracts.paths.IMPLEMENTATIONS``):
+  a provider only one side implements has one row; a provider with none is a red row.
 * ``can-i-cutover ROUTE``: exit 0 only if every pact covering the route's endpoints is
   verified green against the route's candidate for the current pact content.
 """
@@ -46,7 +48,24 @@ def matrix_rows(pacts_dir: Path, ledger: Path) -> list[dict[str, str]]:
     data = read_ledger(ledger)
     rows = []
     for pact in read_pacts(pacts_dir):
-        for implementation in IMPLEMENTATIONS.get(pact.provider, ()):
+        implementations = IMPLEMENTATIONS.get(pact.provider)
+        if not implementations:
+            # A pact nobody is asked to verify must not vanish from the matrix (or pass it).
+            rows.append(
+                {
+                    "consumer": pact.consumer,
+                    "provider": pact.provider,
+                    "implementation": "-",
+                    "pact": pact.name,
+                    "interactions": "",
+                    "result": "no implementation",
+                    "verified_at": "",
+                    "detail": "provider missing from contracts.paths.IMPLEMENTATIONS",
+                    "hash": pact.content_hash[:12],
+                }
+            )
+            continue
+        for implementation in implementations:
             entry = data["entries"].get(ledger_key(implementation, pact.name))
             if entry is None:
                 result, when, detail = "never verified", "", ""

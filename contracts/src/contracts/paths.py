@@ -18,7 +18,12 @@ def ledger_path() -> Path:
 
 # The logical provider in a pact -> the implementations that must honour it. The names
 # are the facade's upstream names, so the gate can ask "is the route's upstream green?".
+# A capability only one side has gets its own provider name, so it is verified (and shown
+# in the matrix) against that side alone: the monolith has no /v2 API and does not relay
+# the catalog service's outbox.
 IMPLEMENTATIONS: dict[str, tuple[str, ...]] = {
     "catalog-api": ("monolith", "catalog"),
     "catalog-events": ("monolith",),
+    "catalog-v2-api": ("catalog",),
+    "catalog-service-events": ("catalog",),
 }

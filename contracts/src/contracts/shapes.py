@@ -20,6 +20,9 @@ CURRENCY = r"^[A-Z]{3}$"
 STATUS = r"^[AHD]$"
 PROBLEM_JSON = r"^application/problem\+json"
 JSON = r"^application/json"
+ISO_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$"
+"""The service's own timestamps: ISO 8601 with an offset (``Z``), microseconds optional."""
+V2_STATUS = r"^(active|hidden|discontinued)$"
 
 
 class _AllOf(AndMatcher[Any]):
@@ -96,4 +99,58 @@ def category(
         "slug": slug,
         "parent": parent,
         "path": match.str(path),
+    }
+
+
+# --- the catalog service's own API (/v2) ---------------------------------------------------
+
+
+def v2_product(
+    *,
+    id: int = 42,
+    sku: Any = "SKU-0042",
+    name: Any = "Espresso cup",
+    amount: Any = None,
+    amount_minor: int = 1250,
+    description: Any = None,
+    category: Any = None,
+    stock: int = 5,
+    version: int = 2,
+) -> dict[str, Any]:
+    """``ProductOut``: money as an object (minor units, currency, decimal-string amount)."""
+    return {
+        "id": match.int(id),
+        "sku": sku,
+        "name": name,
+        "description": description if description is not None else match.str("Small."),
+        "price": {
+            "amount_minor": match.int(amount_minor),
+            "currency": match.regex("EUR", regex=CURRENCY),
+            "amount": amount if amount is not None else money("12.50"),
+        },
+        "status": match.regex("active", regex=V2_STATUS),
+        "stock": match.int(stock),
+        "in_stock": match.bool(stock > 0),
+        "category": category,
+        "attributes": match.each_like(
+            {"key": match.str("color"), "value": match.str("red")}, min=1
+        ),
+        "weight_grams": match.int(250),
+        "created_at": match.regex("2024-05-01T08:00:00Z", regex=ISO_UTC),
+        "updated_at": match.regex("2024-05-01T08:00:00Z", regex=ISO_UTC),
+        "version": match.int(version),
+    }
+
+
+def v2_category_ref(slug: str, name: str, id: int = 3) -> dict[str, Any]:
+    return {"id": match.int(id), "slug": slug, "name": match.str(name)}
+
+
+def field_problem(slug: str, status: int, field: str, *, title: str, detail: str) -> dict[str, Any]:
+    """A problem that names the refused field (``errors``), as the write endpoints send."""
+    return {
+        **problem(slug, status),
+        "title": match.str(title),
+        "detail": match.str(detail),
+        "errors": {field: match.each_like(match.str(detail), min=1)},
     }

@@ -112,11 +112,17 @@ def verify_http(
     state_handler: str | Mapping[str, Callable[..., None]],
     ledger: Path | None,
     provider_version: str = "local",
+    headers: Mapping[str, str] | None = None,
 ) -> Outcome:
+    """``headers`` go on every replayed request: what sits between consumer and provider
+    adds them in production (the facade's signed identity), so the pact does not hold them.
+    """
     document_provider = _provider_name(pact)
     verifier = (
         Verifier(document_provider, host="127.0.0.1").add_source(pact).add_transport(url=base_url)
     )
+    if headers:
+        verifier.add_custom_headers(dict(headers))
     if isinstance(state_handler, str):
         verifier.state_handler(state_handler, body=True, teardown=False)
     else:

@@ -6,10 +6,12 @@ not thread-safe): never with xdist workers sharing these fixtures.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import jwt
 import pytest
 from catalog_service.adapters.migrate import upgrade
 from catalog_service.bootstrap import engine_for, http_app
@@ -17,7 +19,33 @@ from catalog_service.settings import Settings
 from contracts.databases import scratch_database
 from contracts.paths import ledger_path
 from contracts.servers import MonolithServer, UvicornThread, migrate_monolith
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import Engine
+
+# The facade's signing key stands in as a throwaway pair: the service under verification
+# gets the public half, the verification signs staff tokens with the private one.
+IDENTITY_KEY = ed25519.Ed25519PrivateKey.generate()
+IDENTITY_HEADER = "X-Strangler-Identity"
+
+
+def identity_public_pem() -> str:
+    public = IDENTITY_KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return public.decode()
+
+
+def staff_identity(settings: Settings) -> dict[str, str]:
+    """The header the facade adds for a signed-in staff user, addressed to the service.
+
+    Valid for ten minutes: one token covers a whole verification run.
+    """
+    now = int(time.time())
+    claims = {"sub": "7", "staff": True, "scopes": ["catalog.change_product"], "iat": now,
+              "exp": now + 600, "iss": settings.identity_issuer,
+              "aud": settings.identity_audience}  # fmt: skip
+    return {IDENTITY_HEADER: jwt.encode(claims, IDENTITY_KEY, algorithm="EdDSA")}
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +67,7 @@ class CatalogProvider:
     url: str
     engine: Engine
     database_url: str
+    settings: Settings
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +84,12 @@ def catalog_database() -> Iterator[tuple[str, Engine]]:
 @pytest.fixture(scope="session")
 def catalog_provider(catalog_database: tuple[str, Engine]) -> Iterator[CatalogProvider]:
     url, engine = catalog_database
-    app = http_app(Settings(database_url=url, pool_min_size=1, pool_max_size=4))
-    with UvicornThread(app) as base_url:
-        yield CatalogProvider(base_url, engine, url)
+    settings = Settings(database_url=url, pool_min_size=1, pool_max_size=4,
+                        identity_public_key=identity_public_pem())  # fmt: skip
+    with UvicornThread(http_app(settings)) as base_url:
+        yield CatalogProvider(base_url, engine, url, settings)
+
+
+@pytest.fixture
+def staff_headers(catalog_provider: CatalogProvider) -> dict[str, str]:
+    return staff_identity(catalog_provider.settings)

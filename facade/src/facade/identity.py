@@ -13,6 +13,15 @@ reused while more than half of its lifetime is left. An unanswered lookup is not
 the request goes on without a token, so a monolith outage degrades to anonymous, never to
 someone else.
 
+CSRF: a session cookie is an ambient credential, so a cookie-authenticated write that an
+extracted service answers must prove it comes from the shop's own pages, as it would have
+to on the monolith. For such a write the lookup also carries what Django's CSRF check
+reads (``X-CSRFToken``, ``Origin``, ``Referer``, the csrftoken cookie) and the scheme and
+host the client used; the monolith runs its own ``CsrfViewMiddleware`` on them and
+answers the verdict with the identity. That lookup is made for every such write, never
+answered from the cache nor shared with other requests: a verdict belongs to one request.
+API tokens need no CSRF check (as in DRF): nothing sends them on the user's behalf.
+
 Logout: the monolith marks the response to every login and logout
 (``X-Strangler-Identity-Revoked``); the facade, which proxies it, drops the cached entry
 of that request's credentials at once, and tells the other replicas through Redis when
@@ -31,7 +40,7 @@ import hashlib
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
@@ -50,6 +59,8 @@ from facade.types import RawHeaders
 
 DEFAULT_MONOLITH = "http://127.0.0.1:8000"
 IDENTITY_PATH = "/_internal/identity"
+# What Django's CSRF check reads of a request, besides the csrftoken cookie.
+CSRF_HEADERS = frozenset({b"x-csrftoken", b"origin", b"referer"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +76,36 @@ class Credential:
 
     key: bytes
     header: tuple[bytes, bytes]
+
+    @property
+    def is_session(self) -> bool:
+        return self.header[0] == b"cookie"
+
+
+@dataclass(frozen=True, slots=True)
+class CsrfInputs:
+    """A write as Django's CSRF check sees it: method, the client's scheme and host (as
+    the facade forwards them), the headers it reads and the csrftoken cookie."""
+
+    method: str
+    scheme: bytes
+    host: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    cookie: str | None = None
+
+
+class CsrfFailed(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def csrf_inputs(
+    incoming: IncomingHeaders, *, method: str, scheme: bytes, host: bytes, cookie_name: str
+) -> CsrfInputs:
+    headers = tuple((n, v) for n, v in incoming.forward if n in CSRF_HEADERS)
+    cookie = _cookie(incoming.cookie, cookie_name) if incoming.cookie is not None else None
+    return CsrfInputs(method, scheme, host, headers, cookie)
 
 
 def credential(incoming: IncomingHeaders, cookie_name: str) -> Credential | None:
@@ -181,12 +222,42 @@ class IdentityUnavailable(Exception):
 class MonolithLookup:
     """``GET /_internal/identity`` with one credential; one long-lived client."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, csrf_cookie: str = "csrftoken") -> None:
         self.url = url
+        self.csrf_cookie = csrf_cookie
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
 
     async def __call__(self, cred: Credential, request_id: bytes) -> Identity | None:
-        headers = [cred.header, (b"accept", b"application/json"), (b"x-request-id", request_id)]
+        doc = await self._ask([cred.header], request_id)
+        return None if doc is None else _identity(doc)
+
+    async def check_csrf(
+        self, cred: Credential, request_id: bytes, csrf: CsrfInputs
+    ) -> tuple[Identity | None, str | None]:
+        """The identity and Django's CSRF verdict on one write: None, or why it failed."""
+        name, value = cred.header
+        if csrf.cookie is not None:
+            value += f"; {self.csrf_cookie}={csrf.cookie}".encode()
+        headers = [
+            (name, value),
+            *csrf.headers,
+            (b"x-strangler-csrf-check", csrf.method.encode()),
+            (b"x-strangler-csrf-scheme", csrf.scheme),
+            (b"x-strangler-csrf-host", csrf.host),
+        ]
+        doc = await self._ask(headers, request_id)
+        if doc is None:
+            return None, None
+        verdict = doc.get("csrf")
+        if not isinstance(verdict, dict):
+            # A monolith that cannot judge gets no benefit of the doubt.
+            return _identity(doc), "the monolith gave no CSRF verdict"
+        if verdict.get("passed") is True:
+            return _identity(doc), None
+        return _identity(doc), str(verdict.get("reason") or "CSRF verification failed")
+
+    async def _ask(self, headers: RawHeaders, request_id: bytes) -> dict[str, Any] | None:
+        headers = [*headers, (b"accept", b"application/json"), (b"x-request-id", request_id)]
         try:
             resp = await self._client.get(self.url, headers=headers)
         except httpx.HTTPError as exc:
@@ -197,19 +268,29 @@ class MonolithLookup:
             raise IdentityUnavailable(f"status {resp.status_code}")
         try:
             doc = resp.json()
-            return Identity(
-                user_id=str(int(doc["user_id"])),
-                is_staff=bool(doc["is_staff"]),
-                scopes=tuple(str(s) for s in doc.get("scopes", ())),
-            )
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
             raise IdentityUnavailable("malformed answer") from None
+        if not isinstance(doc, dict):
+            raise IdentityUnavailable("malformed answer")
+        return doc
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
+def _identity(doc: dict[str, Any]) -> Identity:
+    try:
+        return Identity(
+            user_id=str(int(doc["user_id"])),
+            is_staff=bool(doc["is_staff"]),
+            scopes=tuple(str(s) for s in doc.get("scopes", ())),
+        )
+    except (ValueError, KeyError, TypeError):
+        raise IdentityUnavailable("malformed answer") from None
+
+
 Lookup = Callable[[Credential, bytes], Any]
+CsrfCheck = Callable[[Credential, bytes, CsrfInputs], Awaitable[tuple[Identity | None, str | None]]]
 
 
 class IdentityBridge:
@@ -221,6 +302,8 @@ class IdentityBridge:
         cache_size: int,
         cache_ttl: float,
         cookie_name: str,
+        csrf_check: CsrfCheck | None = None,
+        csrf_cookie: str = "csrftoken",
         registry: CollectorRegistry | None = None,
         redis_url: str | None = None,
         redis_channel: str = "strangler:facade:identity-revoked",
@@ -231,6 +314,8 @@ class IdentityBridge:
         self.lookup = lookup
         self.cache = IdentityCache(cache_size, cache_ttl, clock)
         self.cookie_name = cookie_name
+        self.csrf_check = csrf_check
+        self.csrf_cookie = csrf_cookie
         self._wall = wall_clock
         self._pending: dict[bytes, asyncio.Future[Identity | None]] = {}
         self._redis_url = redis_url
@@ -281,6 +366,48 @@ class IdentityBridge:
             entry = self.cache.put(cred.key, identity)
         else:
             self.lookups.labels("cached").inc()
+        return self._signed(entry, audience)
+
+    async def write_header(
+        self,
+        incoming: IncomingHeaders,
+        audience: str,
+        request_id: bytes,
+        *,
+        method: str,
+        scheme: bytes,
+        host: bytes,
+    ) -> tuple[bytes, bytes] | None:
+        """The identity header for a write ``audience`` answers; ``CsrfFailed`` when the
+        identity comes from the session cookie and Django's CSRF check refuses the write."""
+        cred = credential(incoming, self.cookie_name)
+        if cred is None or not cred.is_session:
+            return await self.header(incoming, audience, request_id)
+        if self.csrf_check is None:
+            raise CsrfFailed("the facade has no way to check CSRF for this write")
+        inputs = csrf_inputs(
+            incoming, method=method, scheme=scheme, host=host, cookie_name=self.csrf_cookie
+        )
+        try:
+            identity, reason = await self.csrf_check(cred, request_id, inputs)
+        except IdentityUnavailable as exc:
+            # Anonymous, as for any failed lookup: the service refuses an anonymous write.
+            self.lookups.labels("unavailable").inc()
+            log_event("identity_lookup_failed", error=str(exc))
+            return None
+        # The identity is as fresh as any lookup's; the verdict is this request's alone.
+        entry = self.cache.put(cred.key, identity)
+        if identity is None:
+            self.lookups.labels("anonymous").inc()
+            return None
+        if reason is not None:
+            self.lookups.labels("csrf_failed").inc()
+            log_event("identity_csrf_failed", audience=audience, method=method)
+            raise CsrfFailed(reason)
+        self.lookups.labels("csrf_passed").inc()
+        return self._signed(entry, audience)
+
+    def _signed(self, entry: _Entry, audience: str) -> tuple[bytes, bytes] | None:
         if entry.identity is None:
             return None
         now = self._wall()
@@ -377,12 +504,16 @@ def make_bridge(
     if pem is None:
         return None
     signer = TokenSigner(pem, issuer=settings.identity_issuer, ttl=settings.identity_token_ttl)
+    csrf_cookie = settings.identity_csrf_cookie
+    lookup = MonolithLookup(identity_url(settings), settings.identity_timeout, csrf_cookie)
     return IdentityBridge(
         signer,
-        MonolithLookup(identity_url(settings), settings.identity_timeout),
+        lookup,
         cache_size=settings.identity_cache_size,
         cache_ttl=settings.identity_cache_ttl,
         cookie_name=settings.identity_session_cookie,
+        csrf_check=lookup.check_csrf,
+        csrf_cookie=csrf_cookie,
         registry=registry,
         redis_url=settings.redis_url,
         redis_channel=f"{settings.redis_prefix}:identity-revoked",

@@ -30,7 +30,7 @@ from facade.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from facade.identity import IdentityBridge
+from facade.identity import CsrfFailed, IdentityBridge
 from facade.matching import CompiledRoute
 from facade.metrics import Metrics
 from facade.problem import send_problem
@@ -213,12 +213,18 @@ class Proxy:
         # Only a request some extracted service sees asks who the user is: routes that stay
         # on the monolith (candidate and fallback alike) never pay for a lookup.
         identity = None
-        if (
-            self.identity is not None
-            and candidate is not fallback
-            and (primary is candidate or mirror is not None)
-        ):
-            identity = await self.identity.header(incoming, candidate.name, rid)
+        if self.identity is not None and candidate is not fallback:
+            if primary is candidate and method not in SAFE_METHODS:
+                # The monolith's CSRF check no longer sees this write: the bridge asks it.
+                scheme, host = self._client_origin(scope, incoming)
+                try:
+                    identity = await self.identity.write_header(
+                        incoming, candidate.name, rid, method=method, scheme=scheme, host=host
+                    )
+                except CsrfFailed as exc:
+                    return await refuse(403, f"CSRF Failed: {exc.reason}")
+            elif primary is candidate or mirror is not None:
+                identity = await self.identity.header(incoming, candidate.name, rid)
         has_body = incoming.chunked or bool(incoming.content_length)
         # Sampled before the body is read: a recorded body has to be buffered.
         recorder = self.recorder if self.recorder and self.recorder.wants(method) else None
@@ -308,16 +314,13 @@ class Proxy:
         out = list(incoming.forward)
         client = scope.get("client")
         client_ip = client[0].encode() if client else b""
-        scheme = scope.get("scheme", "http").encode()
-        host = incoming.host
+        proto, fhost = self._client_origin(scope, incoming)
         if self.settings.trust_forwarded_headers:
             xff = (
                 incoming.forwarded_for + b", " + client_ip if incoming.forwarded_for else client_ip
             )
-            proto = incoming.forwarded_proto or scheme
-            fhost = incoming.forwarded_host or host
         else:
-            xff, proto, fhost = client_ip, scheme, host
+            xff = client_ip
         if xff:
             out.append((b"x-forwarded-for", xff))
         out.append((b"x-forwarded-proto", proto))
@@ -326,6 +329,13 @@ class Proxy:
         out.append((b"x-request-id", rid))
         out.append((b"traceparent", trace))
         return out
+
+    def _client_origin(self, scope: Scope, incoming: IncomingHeaders) -> tuple[bytes, bytes]:
+        """The scheme and host the client used, as X-Forwarded-Proto/-Host tell upstreams."""
+        scheme = scope.get("scheme", "http").encode()
+        if self.settings.trust_forwarded_headers:
+            return incoming.forwarded_proto or scheme, incoming.forwarded_host or incoming.host
+        return scheme, incoming.host
 
     async def _exchange(
         self,

@@ -68,6 +68,8 @@ class FacadeSettings(BaseSettings):
     """Seconds a resolved identity is kept; logouts the monolith announces drop it at once."""
     identity_cache_size: int = Field(default=10000, ge=1)
     identity_session_cookie: str = "sessionid"
+    identity_csrf_cookie: str = "csrftoken"
+    """The monolith's CSRF cookie, passed along when a cookie-authenticated write is checked."""
     identity_timeout: float = Field(default=2.0, gt=0)
 
     @field_validator(

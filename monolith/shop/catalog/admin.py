@@ -15,10 +15,12 @@ from django.db.models import QuerySet
 from django.db.models.functions import Trim, Upper
 from django.http import HttpRequest
 from django.shortcuts import redirect
+from django.utils.html import format_html
 
 from shop.catalog import services
 from shop.catalog.attrs import parse_attrs
 from shop.catalog.models import Category, Product, ProductStatus
+from shop.catalog.ownership import catalog_writes_frozen
 from shop.core.errors import DomainError
 from shop.inventory import services as inventory
 
@@ -104,6 +106,23 @@ class ProductAdmin(_ProductAdminBase):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # soft delete only: use "Mark discontinued"
+
+    # Once the catalog service owns catalog writes (step 4) the admin stays the place
+    # staff look products up, read-only, and says where edits go now: a form that saves
+    # nothing would be worse than none.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not catalog_writes_frozen() and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not catalog_writes_frozen() and super().has_change_permission(request, obj)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        if catalog_writes_frozen():
+            messages.info(request, format_html(
+                "Products are edited in the catalog service now; this list is read-only. "
+                'Staff API: <a href="{0}">{0}</a>.', settings.CATALOG_STAFF_URL,
+            ))  # fmt: skip
+        return super().changelist_view(request, extra_context)
 
     def _actor(self, request: HttpRequest) -> str:
         return f"admin:{request.user.get_username()}"

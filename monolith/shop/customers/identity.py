@@ -13,6 +13,15 @@ reaches the facade cannot use it to ask here, even though the facade's address i
 (the facade also refuses ``/_internal/`` paths itself). Anyone else gets a 404, as if the
 endpoint did not exist.
 
+CSRF: for a write an extracted service will answer, the facade also sends what Django's
+CSRF check reads (``X-CSRFToken``, ``Origin``, ``Referer``, the csrftoken cookie) and
+``X-Strangler-Csrf-Check: <method>``, with the scheme and host the client used
+(``X-Strangler-Csrf-Scheme``, ``X-Strangler-Csrf-Host``). The answer then carries
+``"csrf": {"passed", "reason"}``: the verdict of Django's own ``CsrfViewMiddleware`` (as
+DRF's session authentication runs it, CSRF_TRUSTED_ORIGINS included) on the write as the
+monolith would have received it through the facade. Only session identities need it: an
+API token is no ambient credential. The facade keeps no verdict beyond its request.
+
 Logout: every login or logout (storefront, API, admin: Django's signals cover them all)
 marks its response with ``X-Strangler-Identity-Revoked: 1``. The facade, which proxies
 that response, drops whatever it cached for the request's credentials and strips the
@@ -21,15 +30,19 @@ header; the client never sees it.
 
 from __future__ import annotations
 
+import io
 import ipaddress
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from rest_framework.authentication import CSRFCheck
 from rest_framework.authtoken.models import Token
 
 from shop.api.problems import problem_response
@@ -37,6 +50,10 @@ from shop.api.problems import problem_response
 REVOKED_HEADER = "X-Strangler-Identity-Revoked"
 # Permissions of these apps travel as scopes: what extracted services may check.
 SCOPE_APPS = ("catalog",)
+CSRF_CHECK = "HTTP_X_STRANGLER_CSRF_CHECK"
+CSRF_SCHEME = "HTTP_X_STRANGLER_CSRF_SCHEME"
+CSRF_HOST = "HTTP_X_STRANGLER_CSRF_HOST"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 def _trusted(request: HttpRequest) -> bool:
@@ -69,6 +86,46 @@ def _token_user(header: str) -> AbstractBaseUser | None:
     return user
 
 
+def csrf_failure_reason(request: HttpRequest) -> str | None:
+    """Django's CSRF verdict on the write the facade describes; None when it passes.
+
+    The check runs on a copy of this request that looks like the proxied write: its
+    method, the client's scheme and host as the facade forwards them (X-Forwarded-Proto
+    and -Host, which the settings trust behind the facade), no body. So Origin, Referer,
+    the token and CSRF_TRUSTED_ORIGINS are judged exactly as for a write to the monolith.
+    """
+    method = request.META.get(CSRF_CHECK, "").strip().upper()
+    # The lookup's own CSRF state (set by the middleware on this GET) is not the write's.
+    environ = {
+        k: v
+        for k, v in request.META.items()
+        if not k.startswith(("HTTP_X_STRANGLER_", "CSRF_COOKIE"))
+    }
+    environ.update(
+        REQUEST_METHOD=method if method and method not in _SAFE_METHODS else "POST",
+        CONTENT_TYPE="",
+        CONTENT_LENGTH="0",
+        **{"wsgi.input": io.BytesIO(b"")},
+    )
+    if request.META.get(CSRF_SCHEME):
+        environ["HTTP_X_FORWARDED_PROTO"] = request.META[CSRF_SCHEME]
+    if request.META.get(CSRF_HOST):
+        environ["HTTP_X_FORWARDED_HOST"] = request.META[CSRF_HOST]
+    write = WSGIRequest(environ)
+    check = CSRFCheck(_unused_view)
+    check.process_request(write)
+    try:
+        # DRF's CSRFCheck answers the reason it would refuse with, not a 403 response.
+        reason: object = check.process_view(write, _unused_view, (), {})
+    except DisallowedHost as exc:
+        return f"Host not allowed ({exc})"
+    return None if reason is None else str(reason)
+
+
+def _unused_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse()  # the check needs a view; the write's is in another service
+
+
 @never_cache
 @require_GET
 def identity(request: HttpRequest) -> HttpResponse:
@@ -89,15 +146,17 @@ def identity(request: HttpRequest) -> HttpResponse:
             slug="not-authenticated",
             detail="No user is signed in with these credentials.",
         )
-    return JsonResponse(
-        {
-            "user_id": user.pk,
-            "username": user.get_username(),
-            "is_staff": bool(user.is_staff),
-            "scopes": scopes(user),
-            "via": via,
-        }
-    )
+    answer: dict[str, Any] = {
+        "user_id": user.pk,
+        "username": user.get_username(),
+        "is_staff": bool(user.is_staff),
+        "scopes": scopes(user),
+        "via": via,
+    }
+    if CSRF_CHECK in request.META:
+        reason = csrf_failure_reason(request) if via == "session" else None
+        answer["csrf"] = {"passed": reason is None, "reason": reason}
+    return JsonResponse(answer)
 
 
 def mark_revoked(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:

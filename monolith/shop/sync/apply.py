@@ -44,11 +44,21 @@ class UnexpectedEvent(ValueError):
     """The service sends product snapshots only in this step; anything else is parked."""
 
 
-def apply(cursor: Any, envelope: Envelope) -> None:
-    mark_transaction_origin(cursor, SYNC_ORIGIN)
+def decode(envelope: Envelope) -> acl_events.ProductSnapshot:
+    """The product snapshot an event carries, or why it cannot be applied here.
+
+    Separate from :func:`apply` so the message pact (``shop-sync`` against the service's
+    events) checks exactly this decoding without a database.
+    """
     event = acl_events.decode_outbox_message(envelope, attrs_policy=AttrsPolicy.LEGACY)
     if not isinstance(event, acl_events.ProductSnapshot):
         raise UnexpectedEvent(f"{event.meta.event_type} is not applied from the catalog service")
+    return event
+
+
+def apply(cursor: Any, envelope: Envelope) -> None:
+    mark_transaction_origin(cursor, SYNC_ORIGIN)
+    event = decode(envelope)
     version = event.meta.version
     row = dict(product_to_row(event.product))
     product_id = str(row["id"])

@@ -76,3 +76,25 @@ def test_admin_shows_a_readable_message(admin_browser, make_product, frozen) -> 
     assert response.status_code == 200
     assert "moved to the catalog service" in response.content.decode()
     assert Product.objects.get(pk=ids[0]).st == "A"
+
+
+def test_the_product_admin_is_read_only_with_a_pointer_while_frozen(  # type: ignore[no-untyped-def]
+    admin_browser, make_product, frozen
+) -> None:
+    with connection.cursor() as cur:
+        cur.execute("UPDATE catalog_write_freeze SET frozen = false")
+    product = make_product()
+    with connection.cursor() as cur:
+        cur.execute("UPDATE catalog_write_freeze SET frozen = true")
+    listing = admin_browser.get("/admin/catalog/product/").content.decode()
+    assert "Products are edited in the catalog service now" in listing
+    assert 'href="/v2/products"' in listing
+    assert "/admin/catalog/product/add/" not in listing
+    page = admin_browser.get(f"/admin/catalog/product/{product.pk}/change/")
+    assert page.status_code == 200  # still there to look things up
+    assert 'name="_save"' not in page.content.decode()
+    refused = admin_browser.post(f"/admin/catalog/product/{product.pk}/change/",
+                                 {"nm": "Changed"})  # fmt: skip
+    assert refused.status_code == 403
+    product.refresh_from_db()
+    assert product.nm != "Changed"

@@ -157,7 +157,7 @@ def prepare(part: Annotated[Part, typer.Argument()], products: Products = 2000) 
 def demo_check(
     products: Products = 500,
     walk: Annotated[
-        bool, typer.Option(help="Also walk the migration steps (step 1 to step 3).")
+        bool, typer.Option(help="Also walk the migration steps (step 1 to step 4).")
     ] = True,
 ) -> None:
     """Bring the stack up, probe every component, walk the steps, stop; exit 0 or 1."""

@@ -33,7 +33,7 @@ ServiceDsn = Annotated[
 ]
 
 
-def _databases(monolith_dsn: str | None, service_dsn: str | None) -> ownership.Databases:
+def databases(monolith_dsn: str | None, service_dsn: str | None) -> ownership.Databases:
     if monolith_dsn and service_dsn:
         return ownership.Databases(monolith_dsn, service_dsn)
     try:
@@ -51,7 +51,7 @@ def status_command(
     context: Context, monolith_dsn: MonolithDsn = None, service_dsn: ServiceDsn = None
 ) -> None:
     """Which side accepts catalog writes, and the sync lag each way."""
-    dbs = _databases(monolith_dsn, service_dsn)
+    dbs = databases(monolith_dsn, service_dsn)
     state = ownership.status(dbs)
     for side in ownership.SIDES:
         lag = ownership.lag(dbs, side)
@@ -70,7 +70,7 @@ def switch_command(
     service_dsn: ServiceDsn = None,
 ) -> None:
     """Freeze the old owner, drain its outbox until the other side applied it, open the new."""
-    dbs = _databases(monolith_dsn, service_dsn)
+    dbs = databases(monolith_dsn, service_dsn)
     target: ownership.Side = "service" if to is Owner.service else "monolith"
     console.print(f"switching {context} writes to the {target} (both frozen while draining)")
     try:

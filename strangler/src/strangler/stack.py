@@ -18,6 +18,7 @@ import redis
 import yaml
 from rich.console import Console
 
+from strangler import ownership
 from strangler.config import DATABASES, REPO_ROOT, StackConfig
 from strangler.embedded import EmbeddedPostgres, EmbeddedRedis, port_is_free
 from strangler.supervisor import Component, StackError, Supervisor
@@ -403,10 +404,29 @@ def bring_up(
     apps = applications(config)
     for part in apps:
         supervisor.start(part)
+    catalog_writes_to_the_monolith(config, console=console)
     for part in observability(config, console=console):
         supervisor.start(part)
         apps.append(part)
     return apps
+
+
+def catalog_writes_to_the_monolith(config: StackConfig, *, console: Console) -> None:
+    """The facade starts at step 1, where the monolith owns catalog writes. The flags live
+    in the databases, which outlive the stack: a stack stopped at step 4 left the service
+    owning them, so hand them back (drained, as `strangler step apply 3` does); the relays
+    and consumers this needs are running by now."""
+    if not has_module("catalog_service"):
+        return
+    dbs = ownership.Databases(config.db_url("shop"), config.db_url("catalog"))
+    if ownership.status(dbs).owner == "monolith":
+        return
+    note = "catalog writes were left with the catalog service (step 4); the facade starts"
+    console.print(f"» {note} at step 1: switching them back to the monolith")
+    try:
+        ownership.switch(dbs, "monolith", timeout=60)
+    except ownership.SwitchFailed as exc:
+        raise StackError(f"cannot hand catalog writes back to the monolith: {exc}") from None
 
 
 # -- observability: only what runs without Docker -----------------------------------------

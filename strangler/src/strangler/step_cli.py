@@ -4,8 +4,13 @@ Both talk to the facade's admin API like ``strangler routes`` does (``--facade-u
 FACADE_URL, the token from FACADE_ADMIN_TOKEN, which the CLI fills from the local
 runner's ``.state/admin-token`` when unset). ``apply`` runs the step's gates (the
 contract gate of ``strangler contracts can-i-cutover`` for the routes it moves to
-canary/extracted, and the shadow parity gate when the step has one), then replaces the
+canary/extracted that their candidate does not answer yet, and the shadow parity gate
+when the step has one), then replaces the
 whole route table with the step's routes file in one ``PUT /_strangler/api/config``.
+When the step (or the step being left) names who owns a context's writes (``ownership:``
+in its manifest), ``apply`` also moves them with ``strangler.ownership.switch``: to a
+service after the routes that reach it are live, back to the monolith before the routes
+that reach the service go away, so a failed drain changes nothing it cannot explain.
 Rolling back is applying the previous step.
 """
 
@@ -15,10 +20,12 @@ import contextlib
 import getpass
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
+import psycopg
 import typer
 from contracts.cli import matrix_rows
 from contracts.paths import PACTS_DIR, ledger_path
@@ -27,12 +34,17 @@ from facade.gate import evaluate, read_ledger, read_pacts
 from rich.console import Console
 from rich.table import Table
 
+from strangler import ownership
 from strangler.config import RELAY_METRICS_PORT
 from strangler.config import ConfigError as StackConfigError
 from strangler.config import load_config as load_stack_config
+from strangler.ownership_cli import databases
 from strangler.steps import (
+    GATED_MODES,
     PLAN_DIR,
+    Context,
     GateResult,
+    Owner,
     Plan,
     PlanError,
     Step,
@@ -40,6 +52,7 @@ from strangler.steps import (
     load_plan,
     matching_step,
     mode_label,
+    ownership_to_ensure,
     parity_gate,
     parse_metrics,
     route_changes,
@@ -71,6 +84,14 @@ RelayURL = Annotated[
         envvar="RELAY_METRICS_URL",
         help="The outbox relay's /metrics (default: the local runner's).",
     ),
+]
+MonolithDsn = Annotated[
+    str | None,
+    typer.Option(help="The monolith's database, for an ownership switch (default: the stack's)."),
+]
+ServiceDsn = Annotated[
+    str | None,
+    typer.Option(help="The service's database, for an ownership switch (default: the stack's)."),
 ]
 LAG_METRICS = ("outbox_backlog_rows", "outbox_oldest_unpublished_age_seconds")
 
@@ -318,6 +339,59 @@ def _gates(
     return results
 
 
+@dataclass(frozen=True)
+class Handover:
+    """A context whose writes must change hands for the step."""
+
+    context: Context
+    current: ownership.Side | None
+    wanted: Owner
+
+    def describe(self) -> str:
+        now = self.current or "nobody (both sides frozen or both open)"
+        return (
+            f"ownership {self.context}: writes {now} -> {self.wanted} "
+            f"(strangler ownership switch {self.context} --to {self.wanted})"
+        )
+
+
+def _handovers(
+    plan: Plan, live: RoutesConfig, step: Step, dbs: Any, err: Console
+) -> list[Handover]:
+    exact, closest, _ = matching_step(plan, live)
+    wanted = ownership_to_ensure(exact or closest, step)
+    if not wanted:
+        return []
+    found = []
+    for context, owner in wanted.items():
+        try:
+            current = ownership.status(databases(*dbs)).owner
+        except psycopg.Error as exc:
+            err.print(f"[red]cannot read who owns {context} writes: {exc}[/red]")
+            raise typer.Exit(2) from None
+        if current != owner:
+            found.append(Handover(context, current, owner))
+    return found
+
+
+def _hand_over(
+    handovers: list[Handover], dbs: Any, timeout: float, out: Console, err: Console
+) -> None:
+    """Run the switches; a failed one exits 1 with the flags as they were."""
+    for h in handovers:
+        out.print(f"switching {h.context} writes to the {h.wanted} (both frozen while draining)")
+        try:
+            final = ownership.switch(databases(*dbs), h.wanted, timeout=timeout)
+        except (ownership.SwitchFailed, psycopg.Error) as exc:
+            err.print(f"[bold red]the {h.context} switch failed, flags left as they were:[/] {exc}")
+            raise typer.Exit(1) from None
+        frozen = ownership.other(h.wanted)
+        out.print(
+            f"[bold green]ownership {h.context}: writes now go to the {h.wanted}[/bold green]; "
+            f"the {frozen} is frozen (its writes answer 423); drained: {final.describe()}"
+        )
+
+
 def _undo(plan: Plan, step: Step) -> str:
     if not step.manifest.rollback:
         return "nothing to go back to"
@@ -341,8 +415,14 @@ def apply(
     plan_dir: PlanDir = PLAN_DIR,
     ledger: LedgerOpt = None,
     pacts: PactsOpt = PACTS_DIR,
+    switch_timeout: Annotated[
+        float, typer.Option(help="Seconds an ownership switch may wait for the drain.")
+    ] = 60.0,
+    monolith_dsn: MonolithDsn = None,
+    service_dsn: ServiceDsn = None,
 ) -> None:
-    """Run step N's gates, then put its routes file live. Roll back: apply N-1."""
+    """Run step N's gates, then put its routes file live (and move write ownership when
+    the step says so). Roll back: apply N-1."""
     out, err = _consoles()
     plan = _plan(plan_dir, err)
     try:
@@ -378,11 +458,16 @@ def apply(
             raise typer.Exit(2) from None
         changes = route_changes(live, target)
         upstreams = upstream_changes(live, target)
+        dbs = (monolith_dsn, service_dsn)
+        handovers = _handovers(plan, live, step, dbs, err)
+        same_routes = not changes and not upstreams and not differences(live, target)
         out.print(f"{'dry run: ' if dry_run else ''}apply {_step_line(step)}")
-        if not changes and not upstreams and not differences(live, target):
+        if same_routes and not handovers:
             out.print(f"[green]the live routes already are {step.id}: nothing to change[/green]")
             return
         out.print(f"changes (route: old mode -> new mode), to undo: {_undo(plan, step)}")
+        if same_routes:
+            out.print(f"  the live routes already are {step.id}")
         for change in changes:
             also = f" (also {', '.join(change.fields)})" if change.fields else ""
             out.print(
@@ -390,8 +475,22 @@ def apply(
             )
         for line in upstreams:
             out.print(f"  {line}")
+        for handover in handovers:
+            out.print(f"  {handover.describe()}")
 
-        moved = {c.route for c in changes if c.moved}
+        # As the facade's own gate does: a route its candidate answers already (a rollback
+        # from extracted to canary, a finished ramp written down) proves nothing new.
+        moved = {
+            c.route
+            for c in changes
+            if c.moved
+            and not (
+                c.old is not None
+                and c.new is not None
+                and c.old.mode in GATED_MODES
+                and c.old.upstream == c.new.upstream
+            )
+        }
         results = _gates(step, target, moved, admin, pacts, ledger or ledger_path())
         for gate in results:
             mark = "[green]pass[/green]" if gate.passed else "[red]FAIL[/red]"
@@ -415,6 +514,15 @@ def apply(
                 " (--force overrides, loudly)"
             )
             raise typer.Exit(1)
+        # Back to the monolith before the routes to the service go: a failed drain then
+        # leaves everything as it was.
+        to_monolith = [h for h in handovers if h.wanted == "monolith"]
+        to_service = [h for h in handovers if h.wanted != "monolith"]
+        _hand_over(to_monolith, dbs, switch_timeout, out, err)
+        if same_routes:
+            _hand_over(to_service, dbs, switch_timeout, out, err)
+            out.print(f"[bold green]{step.id} applied[/bold green]")
+            return
         document = target.model_dump(mode="json")
         # The facade gates PUT /routes/{id}; PUT /config gets ?force=true too, so a facade
         # that also gates whole-table swaps (409 with reasons) audits this override.
@@ -432,5 +540,18 @@ def apply(
                         err.print(f"  - {reason}")
             raise typer.Exit(1)
         version = resp.json().get("version")
+        if to_service:
+            out.print(f"route table v{version} is live")
+    # To a service once the routes that reach it are live; if the drain fails, the old
+    # owner keeps writing and the service's endpoints answer 423 until a switch succeeds.
+    if to_service:
+        try:
+            _hand_over(to_service, dbs, switch_timeout, out, err)
+        except typer.Exit:
+            err.print(
+                f"the routes of {step.id} are live but its writes still go to the old owner: "
+                f"retry the switch, or roll back with {_undo(plan, step)}"
+            )
+            raise
     out.print(f"[bold green]{step.id} applied[/bold green]: route table v{version}")
     out.print(f"roll back with: {_undo(plan, step)}")

@@ -38,6 +38,9 @@ MANIFEST = "step.yaml"
 STEP_ID = re.compile(r"^step-(\d+)-[a-z0-9]+(?:-[a-z0-9]+)*$")
 Status = Literal["done", "in-progress", "planned"]
 Service = Literal["monolith", "facade", "catalog", "relay", "catalog-sync", "orders"]
+Context = Literal["catalog"]
+"""Bounded contexts whose write ownership moves (``strangler ownership``)."""
+Owner = Literal["monolith", "service"]
 GATED_MODES = frozenset({"canary", "extracted"})
 # Where an upstream lives belongs to the deployment (compose, the local runner), not to
 # the step: applying a step keeps the live addresses of the upstreams the facade knows.
@@ -84,6 +87,8 @@ class StepManifest(_Model):
     """The facade routes file, relative to the step folder; none before the facade."""
     stack: StackNeeds
     gates: Gates = Field(default_factory=Gates)
+    ownership: dict[Context, Owner] = Field(default_factory=dict)
+    """Who accepts each context's writes at this step; a context not named: the monolith."""
     rollback: str | None = None
     """The step whose routes undo this one (``strangler step apply <that step>``)."""
 
@@ -431,6 +436,21 @@ def matching_step(plan: Plan, live: RoutesConfig) -> tuple[Step | None, Step | N
         if best[0] is None or len(diff) <= len(best[1]):
             best = (step, diff)
     return None, best[0], best[1]
+
+
+# -- write ownership
+
+
+def owner(step: Step | None, context: Context) -> Owner:
+    return "monolith" if step is None else step.manifest.ownership.get(context, "monolith")
+
+
+def ownership_to_ensure(leaving: Step | None, target: Step) -> dict[Context, Owner]:
+    """The owner each context must have once ``target`` is applied, for the contexts the
+    target or the step being left names: only those can have moved, so plans that never
+    move writes never touch the databases."""
+    named = set(target.manifest.ownership) | set(leaving.manifest.ownership if leaving else ())
+    return {context: owner(target, context) for context in sorted(named)}
 
 
 # -- gates

@@ -9,7 +9,13 @@ On a running stack (the runner's facade starts at step 1), one step after the ot
    monolith and the service as providers) and the matrix;
 4. step 3: the gates (contracts + parity), then the reads canaried; the facade's ramp
    takes them 5 -> 25 -> 50 -> 100 % -> extracted while traffic flows, or rolls them
-   back by itself; the walk waits (bounded) and shows each advance.
+   back by itself; the walk waits (bounded) and shows each advance;
+5. step 4: catalog writes move to the service (`strangler step apply 4`, which switches
+   write ownership); the seeded admin signs in to the storefront through the facade as a
+   browser does and changes a price with `PATCH /v2/products/{id}` (session cookie and
+   CSRF token; a cross-site copy of the request is refused), the monolith's legacy write
+   API answers 423, and the walk waits (bounded) until the monolith shows the new price
+   on its product page and a new order placed through its checkout API carries it.
 
 Every command is the one a person would type (`strangler step ...` runs in a
 subprocess, so its output is what they would see). Each stage returns an outcome;
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -28,16 +35,25 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
+import psycopg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from strangler import ownership
 from strangler.config import REPO_ROOT, StackConfig
 
 READ_ROUTES = ("catalog-products", "catalog-categories")
+# The seeded demo admin (monolith/shop/core/management/commands/seed_shop.py).
+DEMO_ADMIN = ("admin", "demo-pass-123")
+CARD = "4242424242424242"  # the simulated gateway's card that always pays
+GUEST = {"email": "walk@example.com", "name": "Walk Through", "line1": "Weg 1", "line2": "",
+         "city": "Berlin", "zip": "10115", "country": "DE", "card_number": CARD}  # fmt: skip
+_CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
 @dataclass
@@ -155,6 +171,7 @@ class Walk:
         stages: list[tuple[str, Callable[[], bool]]] = [
             ("step 1", self.step_1), ("step 2", self.step_2),
             ("contracts", self.contracts), ("step 3", self.step_3),
+            ("step 4", self.step_4),
         ]  # fmt: skip
         for i, (_, stage) in enumerate(stages):
             if not stage():
@@ -261,6 +278,128 @@ class Walk:
         where = ", ".join(f"{r} {modes[r][0]}" for r in READ_ROUTES)
         detail = f"{where}; {traffic.sent} requests during the ramp, {failures} failed"
         return self._record("step 3 reads cut over", done and failures == 0, detail)
+
+    def step_4(self, timeout: float = 60.0) -> bool:
+        self._heading("step 4: catalog writes move to the catalog service")
+        # The dry run exits 1 exactly when a gate refuses: then the walk says so (the run
+        # fails) and forces the step, so the rest of the stage is still shown and checked.
+        args = ["step", "apply", "4"]
+        gates = self._strangler(*args, "--dry-run")
+        if gates == 1:
+            why = "a gate refused (see above); applied with --force, named in the audit log"
+            self._record("step 4 gates", False, why)
+            args.append("--force")
+        if gates not in (0, 1) or self._strangler(*args) != 0:
+            return self._record("step 4 applied", False, "strangler step apply 4 failed")
+        dbs = ownership.Databases(self.config.db_url("shop"), self.config.db_url("catalog"))
+        try:
+            owner = ownership.status(dbs).owner
+        except psycopg.Error as exc:
+            return self._record("step 4 applied", False, f"cannot read the write flags: {exc}")
+        detail = f"routes live; catalog writes owned by the {owner or 'nobody'}"
+        if not self._record("step 4 applied", owner == "service", detail):
+            return False
+        try:
+            return self._staff_price_change(timeout)
+        except (httpx.HTTPError, LookupError, ValueError) as exc:
+            return self._record("step 4 price change", False, f"{type(exc).__name__}: {exc}")
+
+    def _staff_price_change(self, timeout: float) -> bool:
+        monolith = self.config.monolith_url
+        with httpx.Client(base_url=monolith, timeout=10) as client:
+            listing = client.get("/api/products/", params={"page_size": 100}).json()["results"]
+        # The legacy API's status codes: "A" is active, the only status the shop sells.
+        chosen = next((p for p in listing if p["status"] == "A" and p["in_stock"]), None)
+        if chosen is None:
+            detail = "no active product in stock on the monolith's first page"
+            return self._record("step 4 price change via /v2", False, detail)
+        pid, currency = int(chosen["id"]), str(chosen["currency"]).upper()
+        old = Decimal(str(chosen["price"]))
+        new = old + 1 if old < 99_998 else old - 1
+        # A browser: the login page gives the CSRF cookie and form token, the form post a
+        # session; every later write sends the (rotated) cookie's token in X-CSRFToken.
+        with httpx.Client(base_url=self.facade, timeout=10) as browser:
+            page = browser.get("/accounts/login/")
+            field = _CSRF_FIELD.search(page.text)
+            if page.status_code != 200 or field is None:
+                detail = f"the login page answered {page.status_code} without a form"
+                return self._record("step 4 staff login", False, detail)
+            same_site = {"Origin": self.facade, "Referer": f"{self.facade}/accounts/login/"}
+            username, password = DEMO_ADMIN
+            form = {"username": username, "password": password, "next": "/"}
+            form["csrfmiddlewaretoken"] = field.group(1)
+            login = browser.post("/accounts/login/", headers=same_site, data=form)
+            if login.status_code != 302 or "sessionid" not in browser.cookies:
+                detail = f"the login answered {login.status_code} without a session"
+                return self._record("step 4 staff login", False, detail)
+            with_token = {**same_site, "X-CSRFToken": browser.cookies["csrftoken"]}
+            body = {"price": {"amount": f"{new:.2f}", "currency": currency}}
+            url = f"/v2/products/{pid}"
+            forged = browser.patch(url, json=body, headers={"Origin": "https://evil.example"})
+            legacy_body = {"price": f"{new:.2f}"}
+            legacy = browser.patch(f"/api/products/{pid}/", json=legacy_body, headers=with_token)
+            changed = browser.patch(url, json=body, headers=with_token)
+        answer = changed.json() if changed.status_code == 200 else {}
+        ok = (
+            forged.status_code == 403
+            and legacy.status_code == 423
+            and Decimal(str(answer.get("price", {}).get("amount", "-1"))) == new
+        )
+        detail = (
+            f"product {pid} {old} -> {new} {currency}: PATCH /v2 {changed.status_code}, "
+            f"cross-site copy {forged.status_code}, legacy API {legacy.status_code}"
+        )
+        if not self._record("step 4 price change via /v2", ok, detail):
+            return False
+
+        started = time.monotonic()
+        storefront = self._wait(timeout, lambda: self._storefront_shows(pid, new, currency))
+        shown = time.monotonic() - started
+        detail = (
+            f"the monolith's /products/{pid}/ shows {new} after {shown:.1f}s"
+            if storefront
+            else f"the monolith's /products/{pid}/ still shows another price after {timeout:.0f}s"
+        )
+        if not self._record("step 4 storefront shows it", bool(storefront), detail):
+            return False
+        # Each try places an order: one a second is plenty once the storefront agrees.
+        line = self._wait(timeout, lambda: self._order_line_price(pid, new), poll=1.0)
+        detail = (
+            f"order {line} (checkout API, card {CARD[-4:]}) charges {new} for product {pid}"
+            if line
+            else f"no order line at {new} within {timeout:.0f}s"
+        )
+        return self._record("step 4 checkout charges it", line is not None, detail)
+
+    @staticmethod
+    def _wait(timeout: float, probe: Callable[[], Any], poll: float = 0.25) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = probe()
+            if found:
+                return found
+            time.sleep(poll)  # polling the reverse sync, bounded by the deadline
+        return None
+
+    def _storefront_shows(self, pid: int, price: Decimal, currency: str) -> bool:
+        page = httpx.get(f"{self.config.monolith_url}/products/{pid}/", timeout=10)
+        return page.status_code == 200 and f">{price:.2f} {currency}<" in page.text
+
+    def _order_line_price(self, pid: int, price: Decimal) -> int | None:
+        """A guest order of one unit through the monolith's checkout API: its id when its
+        line carries ``price``. The sync has applied the price by now, so one order does."""
+        with httpx.Client(base_url=self.config.monolith_url, timeout=30) as shopper:
+            added = shopper.post("/api/cart/items/", json={"product_id": pid, "quantity": 1})
+            if added.status_code != 201:
+                raise ValueError(f"adding product {pid} to a cart answered {added.status_code}")
+            order = shopper.post("/api/checkout/", json=GUEST)
+            if order.status_code != 201:
+                raise ValueError(f"checkout answered {order.status_code}: {order.text[:200]}")
+            body = order.json()
+        lines = [x for x in body["lines"] if x["product_id"] == pid]
+        if lines and Decimal(str(lines[0]["unit_price"])) == price:
+            return int(body["id"])
+        return None
 
     def _progress(self) -> Progress:
         return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

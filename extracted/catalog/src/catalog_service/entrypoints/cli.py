@@ -173,7 +173,12 @@ def _watch(
         total = sum(report.compared.values())
         console.print(f"reconcile: {total} aggregates, {len(keys)} drifting, "
                       f"{len(lasting)} lasting", highlight=False)  # fmt: skip
-        if lasting:
+        if lasting and _monolith_frozen(source_url):
+            # The service owns catalog writes (step 4): the monolith's copy is the stale
+            # one, so re-emitting it would overwrite newer writes. Reported, not repaired.
+            note = "not repaired: the service owns catalog writes (the reverse sync must catch up)"
+            console.print(f"reconcile: {len(lasting)} lasting, {note}", highlight=False)
+        elif lasting:
             _reemit(
                 reemit_command,
                 ReconcileReport(compared=report.compared, drift=lasting),
@@ -184,6 +189,20 @@ def _watch(
         seen = set(keys) - {(d.aggregate_type, d.aggregate_id, d.kind, d.monolith) for d in lasting}
         stop.wait(every)
     raise typer.Exit(0)
+
+
+def _monolith_frozen(source_url: str) -> bool:
+    """Whether the monolith's catalog writes are frozen (ownership moved to the service)."""
+    import psycopg
+
+    from catalog_service.settings import psycopg_url
+
+    try:
+        with psycopg.connect(psycopg_url(source_url)) as conn:
+            row = conn.execute("SELECT frozen FROM catalog_write_freeze").fetchone()
+    except psycopg.errors.UndefinedTable:
+        return False  # a monolith from before step 4 owns its catalog
+    return bool(row and row[0])
 
 
 def _reemit(reemit_command: str, report: Any, source_url: str) -> None:
