@@ -1,0 +1,3 @@
+from orders_service.entrypoints.cli import app
+
+app(prog_name="orders-service")
