@@ -10,6 +10,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from shop_telemetry.logs import logging_config
 
+from shop.core.retirement import parse_retired
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 PLACEHOLDER_SECRET = "change-me"  # the value in .env.example
@@ -116,6 +118,20 @@ IDENTITY_TRUSTED_NETWORKS = [
 # Where staff edit products once the catalog service owns catalog writes (step 4): the
 # read-only product admin links there.
 CATALOG_STAFF_URL = os.environ.get("CATALOG_STAFF_URL", "/v2/products")
+
+# Capabilities whose monolith code path is switched off (step 6): their API routes leave the
+# URL config and their admin pages turn read-only. Comma-separated: catalog, orders.
+SHOP_RETIRED = parse_retired(os.environ.get("SHOP_RETIRED"))
+
+# Once the orders service owns checkout (step 5): where staff find orders (the read-only
+# order admin links there), and the public address the storefront's checkout page sends
+# its order to (POST /api/checkout/ through the facade, see shop/storefront/delegation.py).
+ORDERS_STAFF_URL = os.environ.get(
+    "ORDERS_STAFF_URL", os.environ.get("ORDERS_URL", "http://127.0.0.1:8002") + "/docs"
+)
+FACADE_URL = os.environ.get("FACADE_URL", "http://127.0.0.1:8080").rstrip("/")
+# Below gunicorn's worker timeout (30 s): the saga answers within its own deadline or not.
+FACADE_CHECKOUT_TIMEOUT = float(os.environ.get("FACADE_CHECKOUT_TIMEOUT", "25"))
 
 ROOT_URLCONF = "shop.urls"
 WSGI_APPLICATION = "shop.wsgi.application"

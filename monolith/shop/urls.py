@@ -11,6 +11,7 @@ urlpatterns = [
     path("metrics", observability.metrics, name="metrics"),
     # Asked by the facade only (trusted peers, never proxied): see shop/customers/identity.py
     path("_internal/identity", identity.identity, name="internal-identity"),
+    path("_internal/", include("shop.participants.urls")),  # checkout saga participant
     path("api/", include("shop.api.urls")),
     path("admin/", admin.site.urls),
     path("", include("shop.storefront.urls")),

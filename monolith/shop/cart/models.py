@@ -45,3 +45,22 @@ class CartItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.qty} x {self.product_id}"
+
+
+class CartCommand(models.Model):
+    """A cart command of the checkout saga (clear after a confirmed order), with its outcome.
+
+    A repeated command answers as the first did and leaves the cart alone: the customer
+    may have filled it again since.
+    """
+
+    command_id = models.UUIDField(unique=True)
+    cart_id = models.IntegerField()
+    outcome = models.CharField(max_length=32)
+    created = models.DateTimeField(default=legacy_now)
+
+    class Meta:
+        db_table = "shop_cart_command"
+
+    def __str__(self) -> str:
+        return f"clear cart {self.cart_id} ({self.command_id}): {self.outcome}"

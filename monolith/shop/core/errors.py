@@ -64,6 +64,21 @@ class CatalogWritesMoved(DomainError):
         )
 
 
+class CheckoutMoved(DomainError):
+    """Orders are frozen here: the orders service owns checkout and orders (step 5)."""
+
+    status = 423
+    slug = "checkout-moved"
+    title = "Checkout has moved to the orders service"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            detail
+            or "Checkout is served by the orders service now (POST /api/checkout/ through the "
+            "facade), and orders change there. Nothing was changed here."
+        )
+
+
 class InsufficientStock(Conflict):
     slug = "insufficient-stock"
     title = "Not enough stock"

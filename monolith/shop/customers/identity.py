@@ -70,6 +70,15 @@ def _proxied(request: HttpRequest) -> bool:
     return "HTTP_X_FORWARDED_PROTO" in meta or "HTTP_X_FORWARDED_FOR" in meta
 
 
+def trusted_internal_caller(request: HttpRequest) -> bool:
+    """A trusted peer's own request (never one the facade proxied): who may ask ``/_internal/``.
+
+    The identity lookup and the checkout saga's participant endpoints
+    (``shop.participants``) share this guard.
+    """
+    return _trusted(request) and not _proxied(request)
+
+
 def scopes(user: Any) -> list[str]:
     return sorted(p for p in user.get_all_permissions() if p.partition(".")[0] in SCOPE_APPS)
 
@@ -129,7 +138,7 @@ def _unused_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def identity(request: HttpRequest) -> HttpResponse:
-    if not _trusted(request) or _proxied(request):
+    if not trusted_internal_caller(request):
         return problem_response(
             request, status=404, slug="not-found", detail=f"Not found: {request.path}"
         )

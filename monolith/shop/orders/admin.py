@@ -1,15 +1,24 @@
-"""Order admin: status changes go through ``order_transition`` (the one pipeline)."""
+"""Order admin: status changes go through ``order_transition`` (the one pipeline).
+
+Once the orders service owns orders (step 5, ``shop.orders.ownership``) the admin stays
+the place staff look orders up, read-only: no status form, no bulk actions, and a note
+that says where orders change now.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
+from shop.core.errors import DomainError
 from shop.orders.models import Order, OrderLine, OrderStatus
+from shop.orders.ownership import orders_writes_frozen
 from shop.orders.services import order_bulk_transition, order_transition
 from shop.payments.models import Payment
 
@@ -56,7 +65,7 @@ class OrderAdminForm(_OrderAdminFormBase):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
+        if self.instance.pk and "status" in self.fields:  # read-only while orders are frozen
             allowed = {self.instance.status, *self.instance.allowed_next_statuses()}
             # A model field with choices gets a (Typed)ChoiceField; ``fields`` is typed as Field.
             status_field = cast(forms.ChoiceField, self.fields["status"])
@@ -106,6 +115,19 @@ class OrderAdmin(_OrderAdminBase):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    # The status form and the bulk actions (which need the change permission) disappear
+    # while orders are frozen here.
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not orders_writes_frozen() and super().has_change_permission(request, obj)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        if orders_writes_frozen():
+            messages.info(request, format_html(
+                "Orders are placed and changed in the orders service now; this list is "
+                'read-only. Staff API: <a href="{0}">{0}</a>.', settings.ORDERS_STAFF_URL,
+            ))  # fmt: skip
+        return super().changelist_view(request, extra_context)
+
     def save_model(self, request: HttpRequest, obj: Order, form: Any, change: bool) -> None:
         if "status" in form.changed_data:
             current = Order.objects.get(pk=obj.pk)
@@ -114,23 +136,27 @@ class OrderAdmin(_OrderAdminBase):
             )
 
     def _bulk(self, request: HttpRequest, queryset: QuerySet[Order], status: str) -> None:
-        done, problems = order_bulk_transition(
-            order_ids=list(queryset.values_list("pk", flat=True)),
-            to_status=status,
-            actor=f"admin:{request.user}",
-        )
+        try:
+            done, problems = order_bulk_transition(
+                order_ids=list(queryset.values_list("pk", flat=True)),
+                to_status=status,
+                actor=f"admin:{request.user}",
+            )
+        except DomainError as exc:  # e.g. orders moved to the orders service meanwhile
+            self.message_user(request, exc.detail, messages.ERROR)
+            return
         self.message_user(request, f"{done} order(s) now {status}.", messages.SUCCESS)
         for problem in problems[:10]:
             self.message_user(request, problem, messages.WARNING)
 
-    @admin.action(description="Mark selected orders shipped")
+    @admin.action(description="Mark selected orders shipped", permissions=["change"])
     def mark_shipped(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         self._bulk(request, queryset, OrderStatus.SHIPPED)
 
-    @admin.action(description="Mark selected orders delivered")
+    @admin.action(description="Mark selected orders delivered", permissions=["change"])
     def mark_delivered(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         self._bulk(request, queryset, OrderStatus.DELIVERED)
 
-    @admin.action(description="Cancel selected orders (releases stock)")
+    @admin.action(description="Cancel selected orders (releases stock)", permissions=["change"])
     def mark_cancelled(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         self._bulk(request, queryset, OrderStatus.CANCELLED)

@@ -10,8 +10,10 @@ from rest_framework.views import APIView
 
 from shop.api.pagination import LegacyPagination
 from shop.cart.services import cart_get_or_create
+from shop.core.errors import CheckoutMoved
 from shop.orders import selectors
 from shop.orders.models import Order, OrderLine
+from shop.orders.ownership import orders_writes_frozen
 from shop.orders.services import ShippingAddress, checkout
 from shop.orders.session import remember_guest_order
 from shop.payments.models import Payment
@@ -76,6 +78,8 @@ class CheckoutApi(APIView):
         card_number = serializers.CharField(max_length=40)
 
     def post(self, request: Request) -> Response:
+        if orders_writes_frozen():
+            raise CheckoutMoved()  # before anything else: not even a guest cart is created
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

@@ -9,6 +9,9 @@ Checkout policy (documented in monolith/README.md):
   try another card; ``PaymentDeclined`` (402);
 * success: order PAID (authorised then captured), stock taken, cart emptied.
 
+Once the orders service owns orders (``shop.orders.ownership``, step 5) checkout and every
+status change raise ``CheckoutMoved`` (423) and write nothing.
+
 The same ``idempotency_key`` replays the first outcome (the same order, or the same
 decline) and never charges twice.
 """
@@ -29,6 +32,7 @@ from shop.cart.services import cart_clear
 from shop.catalog.models import ProductStatus
 from shop.core.clock import legacy_now
 from shop.core.errors import (
+    CheckoutMoved,
     EmptyCart,
     IdempotencyKeyReused,
     InvalidCard,
@@ -39,6 +43,7 @@ from shop.core.errors import (
 )
 from shop.inventory import services as inventory
 from shop.orders.models import Order, OrderLine, OrderStatus
+from shop.orders.ownership import ensure_orders_writable, orders_writes_frozen
 from shop.payments import gateway
 from shop.payments.models import Payment, PaymentStatus
 from shop.payments.services import payment_authorise, payment_cancel, payment_capture
@@ -127,6 +132,8 @@ def checkout(
     idempotency_key: str | None = None,
 ) -> CheckoutResult:
     """Turn the cart into a paid order in one transaction (see the module docstring)."""
+    if orders_writes_frozen():
+        raise CheckoutMoved()
     email = _validate(email, address, card_number, idempotency_key)
     key = idempotency_key or uuid.uuid4().hex
     replay = _replay(key=key, user=user, email=email)
@@ -161,6 +168,7 @@ def _place_order(
     user: User | AnonymousUser | None,
     key: str,
 ) -> tuple[Order, Payment]:
+    ensure_orders_writable()  # under a share lock: the freeze waits for this checkout
     # Lock the cart's items so a concurrent edit of this cart waits for us.
     items = list(
         CartItem.objects.select_for_update(of=("self",))
@@ -227,8 +235,10 @@ def order_transition(*, order: Order, to_status: str, actor: str = "") -> Order:
     shipped->delivered). Raises ``InvalidOrderTransition`` for anything else.
 
     Entering 'paid' captures the authorised payment; entering 'cancelled' gives the stock
-    back and voids or refunds the payment.
+    back and voids or refunds the payment. ``CheckoutMoved`` once the orders service owns
+    orders.
     """
+    ensure_orders_writable()
     locked = Order.objects.select_for_update().get(pk=order.pk)
     if to_status not in OrderStatus.values:
         raise InvalidOrderTransition(

@@ -9,11 +9,11 @@ class OutboxConfig(AppConfig):
 
     # The origin "monolith" travels in each event's headers (``context.event_headers``); a
     # transaction marked with another origin overrides it. The one process-wide setting:
-    # a transaction the catalog sync consumer marks (``sync:catalog``, shop.outbox.consumer)
+    # a transaction a sync consumer marks (``sync:catalog``, ``sync:orders``; shop.sync)
     # records nothing, whatever code path writes in it, so no applied change echoes back.
 
     def ready(self) -> None:
         from outbox import configure
-        from shop.outbox.context import SYNC_ORIGIN
+        from shop.outbox.context import ORDERS_SYNC_ORIGIN, SYNC_ORIGIN
 
-        configure(suppress_origins={SYNC_ORIGIN})
+        configure(suppress_origins={SYNC_ORIGIN, ORDERS_SYNC_ORIGIN})

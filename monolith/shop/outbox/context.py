@@ -23,6 +23,8 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 ORIGIN = "monolith"
 # The origin the catalog sync consumer marks its transactions with (never recorded).
 SYNC_ORIGIN = "sync:catalog"
+# The origin the orders sync consumer marks its transactions with (never recorded).
+ORDERS_SYNC_ORIGIN = "sync:orders"
 
 traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "shop_traceparent", default=None

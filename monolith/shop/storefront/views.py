@@ -1,6 +1,10 @@
 """The server-rendered storefront: thin views over the same selectors and services as the API.
 
 All links and redirects are host-relative paths so the pages work behind the facade.
+
+Checkout once the orders service owns it (``shop.orders.ownership``, step 5): the page is
+the same, but a valid form is sent to the public checkout API through the facade
+(``shop.storefront.delegation``) and its answer is shown as the local checkout's would be.
 """
 
 from __future__ import annotations
@@ -20,12 +24,20 @@ from shop.cart import services as cart_services
 from shop.cart.selectors import cart_summary
 from shop.catalog import selectors as catalog
 from shop.catalog.attrs import parse_attrs
+from shop.core import dry_run
 from shop.core.errors import DomainError, NotFound, PaymentDeclined, ValidationFailed
 from shop.customers.selectors import address_default
 from shop.customers.services import customer_register
 from shop.orders import selectors as orders
+from shop.orders.ownership import orders_writes_frozen
 from shop.orders.services import ShippingAddress, checkout
-from shop.orders.session import guest_order_ids, remember_guest_order
+from shop.orders.session import (
+    guest_order_ids,
+    placed_order_ids,
+    remember_guest_order,
+    remember_placed_order,
+)
+from shop.storefront import delegation
 from shop.storefront.forms import (
     AddToCartForm,
     CheckoutForm,
@@ -201,7 +213,12 @@ def checkout_view(request: HttpRequest) -> HttpResponse:
 
     form = CheckoutForm(request.POST)
     error = None
-    if form.is_valid():
+    kept_key: str | None = None
+    if form.is_valid() and orders_writes_frozen():
+        placed, error, kept_key = _checkout_through_facade(request, form)
+        if placed is not None:
+            return placed
+    elif form.is_valid():
         data = form.cleaned_data
         try:
             result = checkout(
@@ -232,15 +249,49 @@ def checkout_view(request: HttpRequest) -> HttpResponse:
                 remember_guest_order(request.session, result.order.pk)
             messages.success(request, "Thank you! Your order has been placed.")
             return redirect(f"/orders/{result.order.pk}/")
-    # A fresh key, so the next attempt (another card) is a new payment.
+    # A fresh key, so the next attempt (another card) is a new payment; the same key when
+    # the outcome is unknown, so the next attempt replays the order if it was placed.
     post = request.POST.copy()
-    post["idempotency_key"] = uuid.uuid4().hex
+    post["idempotency_key"] = kept_key or uuid.uuid4().hex
     form.data = post
     return render(
         request,
         "storefront/checkout.html",
         {"form": form, "summary": cart_summary(cart=cart), "error": error},
     )
+
+
+CHECKOUT_UNAVAILABLE = (
+    "We could not place your order just now; your cart is as it was. Please try again in a "
+    "moment: sending the form again will not order twice."
+)
+
+
+def _checkout_through_facade(
+    request: HttpRequest, form: CheckoutForm
+) -> tuple[HttpResponse | None, str | None, str | None]:
+    """(the redirect to the new order, or the error to show and the key to keep)."""
+    if request.headers.get(dry_run.HEADER):
+        # A dry run rolls back this database only; the orders service would keep the order.
+        return None, "Checkout cannot be tried as a dry run here.", None
+    key = delegation.idempotency_key(request, form.cleaned_data)
+    answer = delegation.checkout_through_facade(request, form.cleaned_data, key=key)
+    order_id = answer.body.get("id")
+    if answer.status == 201 and isinstance(order_id, int) and not isinstance(order_id, bool):
+        if not request.user.is_authenticated:
+            remember_guest_order(request.session, order_id)
+        remember_placed_order(request.session, order_id)
+        messages.success(request, "Thank you! Your order has been placed.")
+        return redirect(f"/orders/{order_id}/"), None, None
+    if answer.status is None or answer.status < 400 or answer.status >= 500:
+        return None, CHECKOUT_UNAVAILABLE, key  # no answer, or none we understand
+    if answer.status == 402:
+        return None, f"Payment declined: {answer.detail or 'Your card was declined.'}", None
+    for name, msgs in answer.errors.items():
+        if name in form.fields:
+            for msg in msgs:
+                form.add_error(name, msg)
+    return None, answer.detail or "Your order could not be placed.", None
 
 
 @login_required
@@ -257,6 +308,11 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
             order_id=order_id, user=request.user, guest_order_ids=guest_order_ids(request.session)
         )
     except NotFound as exc:
+        if order_id in placed_order_ids(request.session):
+            # Placed by the orders service; the reverse sync has not brought it here yet.
+            pending = render(request, "storefront/order_pending.html", {"order_id": order_id})
+            pending["Refresh"] = "2"
+            return pending
         raise Http404(exc.detail) from exc
     return render(request, "storefront/order_detail.html", {"order": order})
 

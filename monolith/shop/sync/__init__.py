@@ -1,1 +1,2 @@
-"""The reverse sync of step 4: the catalog service's product events -> the legacy tables."""
+"""The reverse syncs: the catalog service's product events (step 4) and the orders service's
+order events (step 5) -> the legacy tables. One Celery app, ``shop.sync.consumer``."""
