@@ -38,7 +38,7 @@ MANIFEST = "step.yaml"
 STEP_ID = re.compile(r"^step-(\d+)-[a-z0-9]+(?:-[a-z0-9]+)*$")
 Status = Literal["done", "in-progress", "planned"]
 Service = Literal["monolith", "facade", "catalog", "relay", "catalog-sync", "orders"]
-Context = Literal["catalog"]
+Context = Literal["catalog", "orders"]
 """Bounded contexts whose write ownership moves (``strangler ownership``)."""
 Owner = Literal["monolith", "service"]
 GATED_MODES = frozenset({"canary", "extracted"})
@@ -79,6 +79,39 @@ class Gates(_Model):
     parity: ParityGate | None = None
 
 
+class RetiredTable(_Model):
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    writable_columns: list[str] = Field(default_factory=list)
+    """Columns the monolith still writes (``shop_product.qty``: the inventory's stock)."""
+
+
+class RetiredCapability(_Model):
+    cutover: str
+    """The label of the decommission snapshot taken at the capability's cut-over: the id of
+    the step that moved it (``strangler decommission snapshot --label <that step>``)."""
+    owner: str = Field(min_length=1)
+    """Who writes the capability's data now (``the orders service``): said in refusals."""
+    sync_origin: str | None = None
+    """The reverse sync's transaction origin (``sync:orders``): its writes stay allowed."""
+    views: list[str] = Field(default_factory=list)
+    """The monolith's URL pattern names (its metric labels) the step switches off."""
+    routes: list[str] = Field(default_factory=list)
+    """The facade routes that carry the capability's traffic."""
+    tables: list[RetiredTable] = Field(default_factory=list)
+    """Legacy tables that turn read-only (a name, or a mapping with writable columns)."""
+
+    @field_validator("tables", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": item} if isinstance(item, str) else item for item in value]
+        return value
+
+
+class Retirement(_Model):
+    capabilities: dict[str, RetiredCapability] = Field(min_length=1)
+
+
 class StepManifest(_Model):
     id: str
     title: str = Field(min_length=1)
@@ -91,6 +124,8 @@ class StepManifest(_Model):
     """Who accepts each context's writes at this step; a context not named: the monolith."""
     rollback: str | None = None
     """The step whose routes undo this one (``strangler step apply <that step>``)."""
+    retire: Retirement | None = None
+    """What the monolith stops serving at this step; read by ``strangler decommission``."""
 
     @field_validator("id")
     @classmethod
@@ -194,6 +229,21 @@ def _check_step(step: Step, by_id: Mapping[str, Step], problems: list[str]) -> N
             problems.append(f"{where}: rollback: {m.rollback!r} is not an earlier step")
     elif m.number > 0:
         problems.append(f"{where}: rollback: every step after step 0 names the step to go back to")
+    if m.retire is not None:
+        for name, capability in m.retire.capabilities.items():
+            cutover = by_id.get(capability.cutover)
+            if cutover is None or cutover.number >= m.number:
+                problems.append(
+                    f"{where}: retire.capabilities.{name}.cutover: {capability.cutover!r} is "
+                    "not an earlier step of the plan"
+                )
+            known = {r.id for r in step.routes.routes} if step.routes is not None else None
+            for rid in capability.routes:
+                if known is not None and rid not in known:
+                    problems.append(
+                        f"{where}: retire.capabilities.{name}.routes: no route {rid!r} in "
+                        f"{m.routes}"
+                    )
     if m.status != "planned" and "facade" in m.stack.services and m.routes is None:
         problems.append(f"{where}: routes: a step that runs the facade needs a routes file")
     routes = step.routes
