@@ -269,3 +269,49 @@ def test_a_pact_only_the_service_implements_is_one_row_and_gates_its_route(
     assert decision.pacts == (STAFF_PACT,)
     # the storefront's routes are not held back by the staff pact
     assert evaluate(config, "catalog-products", read_pacts(folder), read_ledger(ledger)).pacts == ()
+
+
+ORDERS_PACT = "shop-web-orders.json"
+PARTICIPANT_PACT = "orders-service-shop-web.json"
+STEP_5_ROUTES = {
+    "upstreams": {
+        "monolith": {"instances": "http://127.0.0.1:9"},
+        "orders": {"instances": "http://127.0.0.1:9"},
+    },
+    "routes": [
+        {"id": "orders-checkout", "path": "/api/checkout/**", "methods": ["POST"],
+         "upstream": "orders"},
+        {"id": "orders-reads", "path": "/api/orders/**", "methods": ["GET", "HEAD"],
+         "upstream": "orders"},
+        {"id": "default", "path": "/**", "upstream": "monolith"},
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("route", ["orders-checkout", "orders-reads"])
+def test_the_orders_routes_are_gated_by_the_orders_pact(
+    route: str, tmp_path: Path, ledger: Path
+) -> None:
+    folder = tmp_path / "pacts"
+    folder.mkdir()
+    for name in (ORDERS_PACT, PARTICIPANT_PACT):
+        shutil.copyfile(PACTS_DIR / name, folder / name)
+    config = parse_config(STEP_5_ROUTES, env={})
+
+    refused = evaluate(config, route, read_pacts(folder), read_ledger(ledger))
+    assert not refused.allowed
+    assert refused.reasons == (f"{ORDERS_PACT} was never verified against orders",)
+    # the baseline's green alone does not move traffic to the candidate
+    record(ledger, Verification("monolith", folder / ORDERS_PACT, True, 7))
+    assert not evaluate(config, route, read_pacts(folder), read_ledger(ledger)).allowed
+    record(ledger, Verification("orders", folder / ORDERS_PACT, False, 7,
+                                ("a guest checkout ...: $.status -> Expected 201",)))  # fmt: skip
+    failed = evaluate(config, route, read_pacts(folder), read_ledger(ledger))
+    assert not failed.allowed
+    assert "failed against orders" in failed.reasons[0]
+
+    record(ledger, Verification("orders", folder / ORDERS_PACT, True, 7))
+    decision = evaluate(config, route, read_pacts(folder), read_ledger(ledger))
+    assert decision.allowed, decision.reasons
+    # the participant pact (the monolith's /_internal endpoints) covers no orders route
+    assert decision.pacts == (ORDERS_PACT,)

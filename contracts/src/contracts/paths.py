@@ -26,4 +26,9 @@ IMPLEMENTATIONS: dict[str, tuple[str, ...]] = {
     "catalog-events": ("monolith",),
     "catalog-v2-api": ("catalog",),
     "catalog-service-events": ("catalog",),
+    # Step 5: checkout and the order reads (the monolith is the baseline, the orders service
+    # the candidate); the monolith as the saga's participant; the orders service's events.
+    "orders": ("monolith", "orders"),
+    "shop-web": ("monolith",),
+    "orders-service": ("orders",),
 }

@@ -21,6 +21,10 @@ from contracts.paths import ledger_path
 from contracts.servers import MonolithServer, UvicornThread, migrate_monolith
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from orders_service.adapters.migrate import upgrade as upgrade_orders
+from orders_service.bootstrap import engine_for as orders_engine_for
+from orders_service.bootstrap import http_app as orders_http_app
+from orders_service.settings import Settings as OrdersSettings
 from sqlalchemy import Engine
 
 # The facade's signing key stands in as a throwaway pair: the service under verification
@@ -93,3 +97,42 @@ def catalog_provider(catalog_database: tuple[str, Engine]) -> Iterator[CatalogPr
 @pytest.fixture
 def staff_headers(catalog_provider: CatalogProvider) -> dict[str, str]:
     return staff_identity(catalog_provider.settings)
+
+
+@pytest.fixture(scope="session")
+def orders_database() -> Iterator[tuple[str, Engine]]:
+    with scratch_database("pact_orders") as url:
+        upgrade_orders(url)
+        engine = orders_engine_for(url, pool_size=2)
+        try:
+            yield url, engine
+        finally:
+            engine.dispose()
+
+
+@dataclass
+class OrdersProvider:
+    url: str
+    engine: Engine
+    settings: OrdersSettings
+    users: dict[str, int]
+    """API token -> user id: what the facade stand-in signs identities for."""
+
+
+@pytest.fixture(scope="session")
+def orders_provider(
+    orders_database: tuple[str, Engine], monolith_url: str
+) -> Iterator[OrdersProvider]:
+    """The orders service in a thread, behind the facade's identity bridge (stand-in), with
+    the real monolith (the session's gunicorn) as its saga participant."""
+    from contracts.orders_states import FacadeIdentity
+
+    url, engine = orders_database
+    settings = OrdersSettings(database_url=url, pool_size=2, monolith_url=monolith_url,
+                              identity_public_key=identity_public_pem(),
+                              saga_step_timeout=5, saga_deadline=20)  # fmt: skip
+    users: dict[str, int] = {}
+    app = FacadeIdentity(orders_http_app(settings), key=IDENTITY_KEY, settings=settings,
+                         users=users)  # fmt: skip
+    with UvicornThread(app) as base_url:
+        yield OrdersProvider(base_url, engine, settings, users)

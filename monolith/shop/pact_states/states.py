@@ -89,6 +89,22 @@ STATES: dict[str, StateHandler] = {
 }
 
 
+def _order_states() -> dict[str, StateHandler]:
+    from shop.pact_states import orders
+
+    def seed(handler: StateHandler) -> StateHandler:
+        def run(params: Mapping[str, Any]) -> None:
+            orders.wipe_orders()
+            handler(params)
+
+        return run
+
+    return {name: seed(handler) for name, handler in orders.STATES.items()}
+
+
+STATES.update(_order_states())
+
+
 @transaction.atomic
 def apply(state: str, params: Mapping[str, Any]) -> None:
     handler = STATES[state]  # KeyError: unknown state
