@@ -52,7 +52,7 @@ test: setup ## Run the whole test suite against real PostgreSQL and Redis
 lint: setup ## ruff, mypy, import-linter and the Django migrations check
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy monolith/shop acl/src outbox/src facade/src strangler/src extracted/catalog/src client/src contracts/src telemetry/src
+	$(RUN) mypy monolith/shop acl/src outbox/src facade/src strangler/src extracted/catalog/src extracted/orders/src client/src contracts/src telemetry/src
 	$(RUN) lint-imports
 	$(RUN) python monolith/manage.py makemigrations --check --dry-run
 
@@ -80,6 +80,10 @@ bench-facade: setup ## Benchmark the facade against nginx and a direct upstream
 .PHONY: bench-shadow
 bench-shadow: setup ## Benchmark the client's latency with 100 % shadow + comparison vs none
 	$(RUN) python bench/shadow_bench.py $(ARGS)
+
+.PHONY: bench-checkout
+bench-checkout: setup ## Benchmark checkouts/s through the orders saga against the monolith's checkout
+	$(RUN) python bench/checkout_bench.py $(ARGS)
 
 .PHONY: contracts
 contracts: setup ## Pact: consumer tests (regenerate contracts/pacts), verify monolith + catalog, print the matrix

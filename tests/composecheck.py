@@ -43,6 +43,9 @@ STANDARD_ENV = frozenset(
 )
 BIND_SETTINGS = frozenset({"--host", "FACADE_HOST", "HOST"})  # must listen on all interfaces
 OPTIONAL_PEERS = frozenset({"jaeger"})  # traces are best effort: no start-up dependency
+# Calls back up the chain, late: the monolith's storefront hands checkouts to the facade
+# from step 5 on, and the facade starts after the monolith (it cannot be both ways).
+CALLS_BACK = frozenset({("monolith", "facade")})
 
 # -- loading ------------------------------------------------------------------------------
 
@@ -259,6 +262,13 @@ def catalog_env() -> set[str]:
     return settings_env_names(Settings) | cli_env_names(app)
 
 
+def orders_env() -> set[str]:
+    from orders_service.entrypoints.cli import app
+    from orders_service.settings import Settings
+
+    return settings_env_names(Settings) | cli_env_names(app)
+
+
 def catalog_serve_port() -> int:
     from catalog_service.entrypoints.cli import app
 
@@ -423,7 +433,7 @@ def check_commands(d: Deployment) -> list[str]:
 
 def check_jobs(d: Deployment) -> list[str]:
     """The one-shot jobs run `strangler prepare <part>` (the runner's own preparation), for
-    both parts, and what they are given parses."""
+    every part, and what they are given parses."""
     from strangler.cli import app
 
     cli = typer.main.get_command(app)
@@ -445,7 +455,7 @@ def check_jobs(d: Deployment) -> list[str]:
             problems.append(f"{name}: {argv} does not parse: {exc}")
             continue
         parts_seen.add(str(parsed.params["part"].value))
-    for part in ("monolith", "catalog"):
+    for part in ("monolith", "catalog", "orders"):
         if part not in parts_seen:
             problems.append(f"no job runs `strangler prepare {part}` (the runner prepares it)")
     return problems
@@ -549,6 +559,7 @@ def check_environment(d: Deployment) -> list[str]:
         "shop": lambda _env: monolith,
         "gunicorn": lambda _env: monolith,
         "catalog_service": lambda _env: catalog,
+        "orders_service": lambda _env: orders_env(),
         "outbox": lambda _env: outbox_env(),
         "facade": lambda env: facade_facts(_routes_path(d, env)).env,
         "strangler": lambda _env: monolith | catalog,  # prepare runs manage.py and the service
@@ -679,6 +690,7 @@ def check_dependencies(d: Deployment) -> list[str]:
                     and host not in OPTIONAL_PEERS
                     and host != name
                     and host not in before
+                    and (name, host) not in CALLS_BACK
                 ):
                     problems.append(f"{name}: talks to {host} but does not depend on it")
     return problems

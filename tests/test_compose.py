@@ -52,7 +52,14 @@ def test_compose_stack_is_consistent(
 def test_the_runner_components_all_have_a_service(deployment: cc.Deployment) -> None:
     # The runner's view is what the checks compare against: it must not be empty.
     assert {"monolith", "catalog", "relay", "sync", "facade"} <= set(deployment.runner)
-    assert set(deployment.scrape_targets) == {"facade", "catalog", "relay", "monolith", "sync"}
+    assert set(deployment.scrape_targets) == {
+        "facade",
+        "catalog",
+        "relay",
+        "monolith",
+        "sync",
+        "orders",
+    }
     assert deployment.dashboards, "the Grafana dashboards were not found through the mounts"
 
 
@@ -157,7 +164,7 @@ MUTATIONS: list[tuple[Callable[[cc.Deployment], list[str]], str, Mutation, str]]
     (cc.check_commands, "worker without its broker",
      put(f"{S}/sync/environment/CATALOG_BROKER_URL", DROP), "CATALOG_BROKER_URL"),
     (cc.check_jobs, "unknown part",
-     put(f"{S}/catalog-migrate/command", ["strangler", "prepare", "orders"]), "does not parse"),
+     put(f"{S}/catalog-migrate/command", ["strangler", "prepare", "payments"]), "does not parse"),
     (cc.check_jobs, "job restarts", put(f"{S}/monolith-migrate/restart", "on-failure"), "one-shot"),
     (cc.check_jobs, "not prepare", put(f"{S}/monolith-migrate/command", ["strangler", "reset"]),
      "is not `strangler prepare`"),

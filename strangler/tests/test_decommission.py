@@ -314,7 +314,7 @@ def test_step_6_declares_what_it_retires() -> None:
     product = retirement.capabilities["catalog"].tables[1]
     assert (product.name, product.writable_columns) == ("shop_product", ["qty", "updated"])
     manifest = load_manifest(PLAN_DIR / "step-6-retire" / "step.yaml")
-    assert manifest.status == "planned"
+    assert manifest.status in ("in-progress", "done")
 
 
 def test_a_cutover_must_be_an_earlier_step(tmp_path: Path) -> None:

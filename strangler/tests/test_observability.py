@@ -62,6 +62,7 @@ def test_a_prometheus_on_path_scrapes_every_local_component(
         "catalog": [f"127.0.0.1:{config.catalog_port}"],
         "relay": [f"127.0.0.1:{config.relay_metrics_port}"],
         "sync": [f"127.0.0.1:{config.sync_metrics_port}"],
+        "orders": [f"127.0.0.1:{config.orders_port}"],
     }
 
 

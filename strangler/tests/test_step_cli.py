@@ -255,12 +255,18 @@ def test_apply_step_2_then_roll_back_to_step_1(
     assert entries[0]["who"] == "admin:tester:step-apply:step-1-facade"
 
 
-def test_a_planned_step_is_refused(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_planned_step_is_refused(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan"
+    shutil.copytree(PLAN_DIR, plan, ignore=shutil.ignore_patterns("*.md"))
+    manifest = plan / "step-6-retire" / "step.yaml"
+    manifest.write_text(re.sub(r"(?m)^status: .*$", "status: planned", manifest.read_text()))
     stack.start(monkeypatch)
     before = stack.version()
-    result = stack.cli("apply", "5")
+    result = stack.cli("apply", "6", plan=plan)
     assert result.exit_code == 2
-    assert "step-5-orders-saga is planned, not ready to apply" in result.stderr
+    assert "step-6-retire is planned, not ready to apply" in result.stderr
     unknown = stack.cli("apply", "9")
     assert unknown.exit_code == 2
     assert "no step '9'; the plan has: 0 (step-0-monolith), 1 (step-1-facade)" in unknown.stderr

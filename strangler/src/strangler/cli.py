@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from strangler.config import ConfigError, StackConfig, load_config
+from strangler.decommission_cli import decommission_app
 from strangler.embedded import EmbeddedServerError
 from strangler.ownership_cli import ownership_app
 from strangler.stack import (
@@ -22,6 +23,7 @@ from strangler.stack import (
     has_module,
     prepare_catalog,
     prepare_monolith,
+    prepare_orders,
     probes,
     sync_check,
 )
@@ -66,6 +68,11 @@ except ImportError:  # pragma: no cover - the facade is part of the workspace
 
 # write ownership of step 4: strangler ownership status|switch catalog
 app.add_typer(ownership_app, name="ownership", help="Who writes the catalog; switch it.")
+
+# step 6: strangler decommission snapshot|report|read-only|writable|tables
+app.add_typer(
+    decommission_app, name="decommission", help="What the monolith still serves; retire tables."
+)
 
 
 @app.callback()
@@ -119,7 +126,7 @@ def up(
         if walk:
             from strangler.walkthrough import Walk, summary
 
-            summary(console, Walk(config, console).run())
+            summary(console, Walk(config, console, supervisor).run())
             supervisor.quiet = False
     except (StackError, EmbeddedServerError) as exc:
         supervisor.stop_all()
@@ -135,19 +142,23 @@ def up(
 class Part(StrEnum):
     monolith = "monolith"
     catalog = "catalog"
+    orders = "orders"
 
 
 @app.command()
 def prepare(part: Annotated[Part, typer.Argument()], products: Products = 2000) -> None:
     """Migrate one part's database and fill it when empty (seed the shop, backfill the
-    catalog): what `up` does before starting the applications, as one-shot jobs for
-    docker compose. Needs DATABASE_URL (and REDIS_URL) pointing at real servers."""
+    catalog; the orders service imports its orders at step 5): what `up` does before
+    starting the applications, as one-shot jobs for docker compose. Needs DATABASE_URL
+    (and REDIS_URL) pointing at real servers."""
     config = _config()
     try:
         if part is Part.monolith:
             prepare_monolith(config, products=products, console=console)
-        else:
+        elif part is Part.catalog:
             prepare_catalog(config, console=console)
+        else:
+            prepare_orders(config, console=console)
     except (StackError, psycopg.Error) as exc:
         console.print(f"[bold red]prepare {part.value} failed:[/] {exc}")
         raise typer.Exit(1) from None
@@ -157,7 +168,7 @@ def prepare(part: Annotated[Part, typer.Argument()], products: Products = 2000) 
 def demo_check(
     products: Products = 500,
     walk: Annotated[
-        bool, typer.Option(help="Also walk the migration steps (step 1 to step 4).")
+        bool, typer.Option(help="Also walk the migration steps (step 1 to step 6).")
     ] = True,
 ) -> None:
     """Bring the stack up, probe every component, walk the steps, stop; exit 0 or 1."""
@@ -197,7 +208,7 @@ def demo_check(
         if walk and not failures:
             from strangler.walkthrough import Walk, summary
 
-            failures += summary(console, Walk(config, console).run())
+            failures += summary(console, Walk(config, console, supervisor).run())
     except (StackError, EmbeddedServerError) as exc:
         console.print(f"[bold red]the stack did not come up:[/] {exc}")
         failures += 1

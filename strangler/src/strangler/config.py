@@ -85,6 +85,7 @@ class StackConfig:
     monolith_port: int
     facade_port: int
     catalog_port: int
+    orders_port: int
     relay_metrics_port: int
     sync_metrics_port: int
     prometheus_port: int
@@ -130,6 +131,10 @@ class StackConfig:
         return f"http://127.0.0.1:{self.catalog_port}"
 
     @property
+    def orders_url(self) -> str:
+        return f"http://127.0.0.1:{self.orders_port}"
+
+    @property
     def relay_metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.relay_metrics_port}/metrics"
 
@@ -144,11 +149,16 @@ class StackConfig:
             {
                 "DATABASE_URL": self.db_url("shop"),
                 "CATALOG_DATABASE_URL": env.get("CATALOG_DATABASE_URL") or self.db_url("catalog"),
+                "ORDERS_DATABASE_URL": env.get("ORDERS_DATABASE_URL") or self.db_url("orders"),
                 "REDIS_URL": self.cache_url(),
                 "SHOP_ENV": env.get("SHOP_ENV", "local"),
                 "FACADE_ADMIN_TOKEN": self.admin_token,
                 "MONOLITH_URL": env.get("MONOLITH_URL") or self.monolith_url,
                 "CATALOG_URL": env.get("CATALOG_URL") or self.catalog_url,
+                "ORDERS_URL": env.get("ORDERS_URL") or self.orders_url,
+                # The monolith's storefront checkout calls the public API through it once
+                # the orders service owns checkout (step 5).
+                "FACADE_URL": env.get("FACADE_URL") or self.facade_url,
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -183,6 +193,7 @@ def load_config(environ: dict[str, str] | None = None) -> StackConfig:
         monolith_port=_port(env, "MONOLITH_PORT", MONOLITH_PORT),
         facade_port=_port(env, "FACADE_PORT", FACADE_PORT),
         catalog_port=_port(env, "CATALOG_PORT", CATALOG_PORT),
+        orders_port=_port(env, "ORDERS_PORT", ORDERS_PORT),
         relay_metrics_port=_port(env, "RELAY_METRICS_PORT", RELAY_METRICS_PORT),
         sync_metrics_port=_port(env, "CATALOG_SYNC_METRICS_PORT", SYNC_METRICS_PORT),
         prometheus_port=_port(env, "PROMETHEUS_PORT", PROMETHEUS_PORT),

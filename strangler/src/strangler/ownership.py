@@ -90,10 +90,11 @@ def status(dbs: Databases) -> Ownership:
     return Ownership({side: frozen(dbs.of(side)) for side in SIDES})
 
 
-def lag(dbs: Databases, source: Side) -> Lag:
-    """How far the other side is behind ``source``'s outbox."""
+def lag(dbs: Databases, source: Side, *, consumer: str | None = None) -> Lag:
+    """How far the other side is behind ``source``'s outbox (``consumer``: the inbox
+    name that applies it there; default: the catalog sync's)."""
     target = other(source)
-    consumer = CONSUMER_OF[target]
+    consumer = consumer or CONSUMER_OF[target]
     with psycopg.connect(dbs.of(source)) as conn:
         unpublished = conn.execute(
             "SELECT count(*) FROM outbox WHERE published_at IS NULL"
@@ -130,9 +131,23 @@ def drain(
     progress: Callable[[Lag], None] | None = None,
 ) -> Lag:
     """Wait until ``source``'s outbox is published and applied on the other side."""
+    return drain_with(dbs, source, timeout=timeout, poll=poll, progress=progress)
+
+
+def drain_with(
+    dbs: Databases,
+    source: Side,
+    *,
+    timeout: float,
+    consumer: str | None = None,
+    poll: float = 0.2,
+    progress: Callable[[Lag], None] | None = None,
+) -> Lag:
+    """``drain`` for any consumer of ``source``'s outbox (default: the catalog sync's)."""
+    consumer = consumer or CONSUMER_OF[other(source)]
     deadline = time.monotonic() + timeout
     while True:
-        current = lag(dbs, source)
+        current = lag(dbs, source, consumer=consumer)
         if progress is not None:
             progress(current)
         if current.zero:
@@ -140,7 +155,7 @@ def drain(
         if current.parked:
             raise SwitchFailed(
                 f"the {other(source)} side has parked events of consumer "
-                f"{CONSUMER_OF[other(source)]!r}: release them (python -m outbox parked "
+                f"{consumer!r}: release them (python -m outbox parked "
                 f"release) before switching; {current.describe()}"
             )
         if time.monotonic() > deadline:

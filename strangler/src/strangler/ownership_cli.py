@@ -1,4 +1,5 @@
-"""``strangler ownership status|switch catalog``: who writes the catalog (step 4)."""
+"""``strangler ownership status|switch catalog|orders``: who writes the catalog (step 4),
+who takes checkouts (step 5)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from strangler import ownership
+from strangler import orders_ownership, ownership
 from strangler.config import ConfigError, load_config
 
 ownership_app = typer.Typer(no_args_is_help=True)
@@ -18,6 +19,7 @@ err = Console(stderr=True)
 
 class Context(StrEnum):
     catalog = "catalog"
+    orders = "orders"
 
 
 class Owner(StrEnum):
@@ -33,7 +35,9 @@ ServiceDsn = Annotated[
 ]
 
 
-def databases(monolith_dsn: str | None, service_dsn: str | None) -> ownership.Databases:
+def databases(
+    monolith_dsn: str | None, service_dsn: str | None, *, service_db: str = "catalog"
+) -> ownership.Databases:
     if monolith_dsn and service_dsn:
         return ownership.Databases(monolith_dsn, service_dsn)
     try:
@@ -42,15 +46,28 @@ def databases(monolith_dsn: str | None, service_dsn: str | None) -> ownership.Da
         err.print(f"[bold red]configuration error:[/] {exc}; pass --monolith-dsn/--service-dsn")
         raise typer.Exit(2) from None
     return ownership.Databases(
-        monolith_dsn or config.db_url("shop"), service_dsn or config.db_url("catalog")
+        monolith_dsn or config.db_url("shop"), service_dsn or config.db_url(service_db)
     )
+
+
+def orders_databases(
+    monolith_dsn: str | None, orders_dsn: str | None = None
+) -> ownership.Databases:
+    """The monolith's and the orders service's databases."""
+    return databases(monolith_dsn, orders_dsn, service_db="orders")
 
 
 @ownership_app.command("status")
 def status_command(
     context: Context, monolith_dsn: MonolithDsn = None, service_dsn: ServiceDsn = None
 ) -> None:
-    """Which side accepts catalog writes, and the sync lag each way."""
+    """Which side accepts the context's writes, and the sync lag each way."""
+    if context is Context.orders:
+        dbs = orders_databases(monolith_dsn, service_dsn)
+        lag = ownership.lag(dbs, "service", consumer=orders_ownership.CONSUMER)
+        console.print(f"orders service -> monolith: {lag.describe()}")
+        console.print(f"checkout owner: {orders_ownership.owner(dbs)}")
+        return
     dbs = databases(monolith_dsn, service_dsn)
     state = ownership.status(dbs)
     for side in ownership.SIDES:
@@ -70,11 +87,15 @@ def switch_command(
     service_dsn: ServiceDsn = None,
 ) -> None:
     """Freeze the old owner, drain its outbox until the other side applied it, open the new."""
-    dbs = databases(monolith_dsn, service_dsn)
     target: ownership.Side = "service" if to is Owner.service else "monolith"
     console.print(f"switching {context} writes to the {target} (both frozen while draining)")
     try:
-        final = ownership.switch(dbs, target, timeout=timeout)
+        if context is Context.orders:
+            final = orders_ownership.switch(
+                orders_databases(monolith_dsn, service_dsn), target, timeout=timeout
+            )
+        else:
+            final = ownership.switch(databases(monolith_dsn, service_dsn), target, timeout=timeout)
     except ownership.SwitchFailed as exc:
         err.print(f"[bold red]switch failed, flags left as they were:[/] {exc}")
         raise typer.Exit(1) from None

@@ -18,7 +18,7 @@ import redis
 import yaml
 from rich.console import Console
 
-from strangler import ownership
+from strangler import orders_ownership, ownership, retire
 from strangler.config import DATABASES, REPO_ROOT, StackConfig
 from strangler.embedded import EmbeddedPostgres, EmbeddedRedis, port_is_free
 from strangler.supervisor import Component, StackError, Supervisor
@@ -158,6 +158,8 @@ def reconcile_command(config: StackConfig) -> list[str]:
 
 
 SHOP_TASK, SHOP_QUEUE = "shop.catalog.apply", "shop.catalog-sync"
+# Step 5's reverse path for orders: the orders database's outbox -> the monolith's worker.
+SHOP_ORDERS_TASK, SHOP_ORDERS_QUEUE = "shop.orders.apply", "shop.orders-sync"
 
 
 def reverse_relay_command(config: StackConfig) -> list[str]:
@@ -171,10 +173,33 @@ def reverse_relay_command(config: StackConfig) -> list[str]:
     ]  # fmt: skip
 
 
+def orders_relay_command(config: StackConfig) -> list[str]:
+    return [
+        sys.executable, "-m", "outbox", "relay",
+        "--dsn", config.db_url("orders"),
+        "--broker", config.broker_url(),
+        "--task", SHOP_ORDERS_TASK,
+        "--queue", SHOP_ORDERS_QUEUE,
+    ]  # fmt: skip
+
+
+def orders_command(config: StackConfig, *, host: str = "127.0.0.1") -> list[str]:
+    return [
+        sys.executable, "-m", "orders_service", "serve",
+        "--host", host, "--port", str(config.orders_port),
+    ]  # fmt: skip
+
+
+def saga_worker_command() -> list[str]:
+    """Finishes (or compensates) every checkout saga whose driver died: a crashed request,
+    a killed service."""
+    return [sys.executable, "-m", "orders_service", "saga-worker"]
+
+
 def shop_sync_command() -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", "shop.sync.consumer", "worker",
-        "-Q", SHOP_QUEUE, "-P", "solo", "-n", "shop-sync@%h",
+        "-Q", f"{SHOP_QUEUE},{SHOP_ORDERS_QUEUE}", "-P", "solo", "-n", "shop-sync@%h",
         "--without-gossip", "--without-mingle", "--loglevel=INFO",
     ]  # fmt: skip
 
@@ -226,6 +251,13 @@ def catalog_env(config: StackConfig, env: dict[str, str]) -> dict[str, str]:
     if env.get("CATALOG_IDENTITY_PUBLIC_KEY") or env.get("CATALOG_IDENTITY_PUBLIC_KEY_FILE"):
         return {}
     return {"CATALOG_IDENTITY_PUBLIC_KEY_FILE": str(identity_keys(config)[1])}
+
+
+def orders_env(config: StackConfig, env: dict[str, str]) -> dict[str, str]:
+    """What the orders service and its saga worker get on top of the common environment."""
+    if env.get("ORDERS_IDENTITY_PUBLIC_KEY") or env.get("ORDERS_IDENTITY_PUBLIC_KEY_FILE"):
+        return {}
+    return {"ORDERS_IDENTITY_PUBLIC_KEY_FILE": str(identity_keys(config)[1])}
 
 
 def facade_env(config: StackConfig, env: dict[str, str]) -> dict[str, str]:
@@ -293,6 +325,24 @@ def sync_components(config: StackConfig) -> list[Component]:
     return parts
 
 
+def orders_components(config: StackConfig) -> list[Component]:
+    """The orders service, its saga worker and the relay of its order events to the
+    monolith. They idle until step 5 routes checkout to the service."""
+    common = config.component_env()
+    env = {**common, **orders_env(config, common)}
+    return [
+        Component(
+            name="orders",
+            command=orders_command(config),
+            env=env,
+            ready_url=f"{config.orders_url}/readyz",
+            public_urls={"orders service": f"{config.orders_url}/docs"},
+        ),
+        Component(name="saga-worker", command=saga_worker_command(), env=env),
+        Component(name="orders-relay", command=orders_relay_command(config), env=common),
+    ]
+
+
 def applications(config: StackConfig) -> list[Component]:
     env = config.component_env()
     parts = [
@@ -321,6 +371,8 @@ def applications(config: StackConfig) -> list[Component]:
             )
         )
         parts += sync_components(config)
+    if has_module("orders_service"):
+        parts += orders_components(config)
     if has_module("facade.app"):
         parts.append(
             Component(
@@ -375,6 +427,23 @@ def prepare_catalog(config: StackConfig, *, console: Console) -> None:
         )  # fmt: skip
 
 
+def run_orders(config: StackConfig, *args: str) -> None:
+    command = [sys.executable, "-m", "orders_service", *args]
+    result = subprocess.run(command, env=config.component_env(), check=False)
+    if result.returncode != 0:
+        raise StackError(f"orders-service {args[0]} failed with exit code {result.returncode}")
+
+
+def prepare_orders(config: StackConfig, *, console: Console) -> None:
+    """Migrate the orders service's database. Its orders arrive at step 5: the cut-over
+    imports the monolith's order history (`orders-service backfill`)."""
+    console.print("[bold]» migrating the orders database[/]")
+    run_orders(config, "migrate", "--database-url", config.db_url("orders"))
+
+
+DEMO_CUSTOMERS = 200
+
+
 def prepare_monolith(config: StackConfig, *, products: int, console: Console) -> None:
     """Create the databases, migrate the shop and, when it is empty, seed it."""
     ensure_databases(config)
@@ -382,7 +451,10 @@ def prepare_monolith(config: StackConfig, *, products: int, console: Console) ->
     run_manage(config, "migrate", "--noinput", "-v", "0", console=console)
     if product_count(config) == 0:
         console.print(f"[bold]» seeding the shop with {products} products[/]")
-        run_manage(config, "seed_shop", "--products", str(products), console=console)
+        # Enough customers that a canary of the order reads (sticky per customer) has some.
+        customers = str(max(DEMO_CUSTOMERS, products // 50))
+        run_manage(config, "seed_shop", "--products", str(products), "--customers", customers,
+                   console=console)  # fmt: skip
     else:
         console.print("[dim]» the shop already has data; not seeding (use `strangler reset`)[/]")
 
@@ -393,6 +465,8 @@ def prepare_data(config: StackConfig, *, products: int, console: Console) -> Non
     prepare_monolith(config, products=products, console=console)
     if has_module("catalog_service"):
         prepare_catalog(config, console=console)
+    if has_module("orders_service"):
+        prepare_orders(config, console=console)
 
 
 def bring_up(
@@ -412,13 +486,28 @@ def bring_up(
 
 
 def catalog_writes_to_the_monolith(config: StackConfig, *, console: Console) -> None:
-    """The facade starts at step 1, where the monolith owns catalog writes. The flags live
-    in the databases, which outlive the stack: a stack stopped at step 4 left the service
-    owning them, so hand them back (drained, as `strangler step apply 3` does); the relays
-    and consumers this needs are running by now."""
+    """The facade starts at step 1, where the monolith owns catalog writes and checkout and
+    writes its own tables. The flags and table guards live in the databases, which outlive
+    the stack: a stack stopped at step 4, 5 or 6 left them moved, so hand them back
+    (drained, as applying the earlier step does); the relays and consumers this needs are
+    running by now."""
     if not has_module("catalog_service"):
         return
     dbs = ownership.Databases(config.db_url("shop"), config.db_url("catalog"))
+    guarded = [p.table for p in retire.status(config.db_url("shop"))]
+    if guarded:
+        console.print(f"» legacy tables were left read-only (step 6): {', '.join(guarded)}; "
+                      "making them writable for step 1")  # fmt: skip
+        retire.make_writable(config.db_url("shop"), guarded)
+    if has_module("orders_service"):
+        orders_dbs = ownership.Databases(config.db_url("shop"), config.db_url("orders"))
+        if orders_ownership.owner(orders_dbs) == "service":
+            console.print("» checkout was left with the orders service (step 5); the facade "
+                          "starts at step 1: handing it back to the monolith")  # fmt: skip
+            try:
+                orders_ownership.switch(orders_dbs, "monolith", timeout=60)
+            except ownership.SwitchFailed as exc:
+                raise StackError(f"cannot hand checkout back to the monolith: {exc}") from None
     if ownership.status(dbs).owner == "monolith":
         return
     note = "catalog writes were left with the catalog service (step 4); the facade starts"
@@ -445,6 +534,8 @@ def scrape_targets(config: StackConfig) -> dict[str, str]:
         for lane in range(config.catalog_sync_lanes):
             job = "sync" if lane == 0 else f"sync-{lane}"  # the compose service's name
             targets[job] = f"127.0.0.1:{config.sync_metrics_port + lane}"
+    if has_module("orders_service"):
+        targets["orders"] = f"127.0.0.1:{config.orders_port}"
     return targets
 
 
@@ -511,6 +602,8 @@ def probes(config: StackConfig) -> list[Probe]:
             Probe("catalog ready", f"{config.catalog_url}/readyz"),
             Probe("catalog API", f"{config.catalog_url}/api/products/", '"results"'),
         ]
+    if has_module("orders_service"):
+        checks += [Probe("orders ready", f"{config.orders_url}/readyz")]
     if has_module("facade.app"):
         base = config.facade_url
         checks += [

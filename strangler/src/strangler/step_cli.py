@@ -34,11 +34,11 @@ from facade.gate import evaluate, read_ledger, read_pacts
 from rich.console import Console
 from rich.table import Table
 
-from strangler import ownership
+from strangler import decommission, decommission_cli, orders_ownership, ownership
 from strangler.config import RELAY_METRICS_PORT
 from strangler.config import ConfigError as StackConfigError
 from strangler.config import load_config as load_stack_config
-from strangler.ownership_cli import databases
+from strangler.ownership_cli import databases, orders_databases
 from strangler.steps import (
     GATED_MODES,
     PLAN_DIR,
@@ -365,7 +365,10 @@ def _handovers(
     found = []
     for context, owner in wanted.items():
         try:
-            current = ownership.status(databases(*dbs)).owner
+            if context == "orders":
+                current: ownership.Side | None = orders_ownership.owner(orders_databases(dbs[0]))
+            else:
+                current = ownership.status(databases(*dbs)).owner
         except psycopg.Error as exc:
             err.print(f"[red]cannot read who owns {context} writes: {exc}[/red]")
             raise typer.Exit(2) from None
@@ -379,8 +382,20 @@ def _hand_over(
 ) -> None:
     """Run the switches; a failed one exits 1 with the flags as they were."""
     for h in handovers:
-        out.print(f"switching {h.context} writes to the {h.wanted} (both frozen while draining)")
         try:
+            if h.context == "orders":
+                how = "importing the order history" if h.wanted == "service" else "draining"
+                out.print(f"switching checkout to the {h.wanted} (monolith frozen; {how})")
+                final = orders_ownership.switch(orders_databases(dbs[0]), h.wanted, timeout=timeout)
+                out.print(
+                    f"[bold green]ownership orders: checkout now goes to the {h.wanted}"
+                    f"[/bold green]; the monolith's checkout is "
+                    f"{'frozen (423)' if h.wanted == 'service' else 'open'}"
+                )
+                continue
+            out.print(
+                f"switching {h.context} writes to the {h.wanted} (both frozen while draining)"
+            )
             final = ownership.switch(databases(*dbs), h.wanted, timeout=timeout)
         except (ownership.SwitchFailed, psycopg.Error) as exc:
             err.print(f"[bold red]the {h.context} switch failed, flags left as they were:[/] {exc}")
@@ -459,6 +474,8 @@ def apply(
         changes = route_changes(live, target)
         upstreams = upstream_changes(live, target)
         dbs = (monolith_dsn, service_dsn)
+        exact, closest, _ = matching_step(plan, live)
+        leaving = exact or closest
         handovers = _handovers(plan, live, step, dbs, err)
         same_routes = not changes and not upstreams and not differences(live, target)
         out.print(f"{'dry run: ' if dry_run else ''}apply {_step_line(step)}")
@@ -515,9 +532,11 @@ def apply(
             )
             raise typer.Exit(1)
         # Back to the monolith before the routes to the service go: a failed drain then
-        # leaves everything as it was.
-        to_monolith = [h for h in handovers if h.wanted == "monolith"]
-        to_service = [h for h in handovers if h.wanted != "monolith"]
+        # leaves everything as it was. Checkout moves before its route does: the service
+        # must hold the whole order history (imported once the monolith's checkout is
+        # frozen) before the order reads reach it.
+        to_monolith = [h for h in handovers if h.wanted == "monolith" or h.context == "orders"]
+        to_service = [h for h in handovers if h not in to_monolith]
         _hand_over(to_monolith, dbs, switch_timeout, out, err)
         if same_routes:
             _hand_over(to_service, dbs, switch_timeout, out, err)
@@ -554,4 +573,45 @@ def apply(
             )
             raise
     out.print(f"[bold green]{step.id} applied[/bold green]: route table v{version}")
+    cut_over = any(h.wanted == "service" for h in handovers)
+    _after_apply(step, leaving, cut_over=cut_over, monolith_dsn=monolith_dsn, out=out, err=err)
     out.print(f"roll back with: {_undo(plan, step)}")
+
+
+def _after_apply(
+    step: Step,
+    leaving: Step | None,
+    *,
+    cut_over: bool,
+    monolith_dsn: str | None,
+    out: Console,
+    err: Console,
+) -> None:
+    """What the monolith side needs once the routes are live: the decommission snapshot of
+    a cut-over, and the read-only legacy tables of a retirement (or their undoing)."""
+    try:
+        config = load_stack_config()
+    except StackConfigError as exc:
+        err.print(f"[yellow]no decommission snapshot or table guard: {exc}[/yellow]")
+        return
+    dsn = monolith_dsn or config.db_url("shop")
+    retire, retired_before = step.manifest.retire, leaving and leaving.manifest.retire
+    try:
+        if retire is not None:
+            tables = decommission_cli.read_only_all(dsn, retire)
+            out.print(f"legacy tables now read-only for the monolith: {', '.join(tables)}")
+            names = ",".join(retire.capabilities)
+            out.print(
+                f"[bold]restart the monolith with SHOP_RETIRED={names}[/bold]: its "
+                f"{' and '.join(retire.capabilities)} routes leave its URL config "
+                "(`make demo` does this for you)"
+            )
+        elif retired_before:
+            tables = decommission_cli.writable_all(dsn, retired_before)
+            out.print(f"legacy tables writable again: {', '.join(tables)}")
+            out.print("[bold]restart the monolith without SHOP_RETIRED[/bold]")
+        if cut_over or retire is not None:
+            decommission_cli.snapshot_now(config, step.id, monolith_dsn=dsn)
+            out.print(f"decommission snapshot {step.id!r} taken (strangler decommission report)")
+    except (decommission.DecommissionError, psycopg.Error, httpx.HTTPError) as exc:
+        err.print(f"[yellow]decommission bookkeeping incomplete: {exc}[/yellow]")

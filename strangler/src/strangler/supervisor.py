@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -171,6 +171,18 @@ class Supervisor:
                 signal.signal(sig, handler)
             self.stop_all()
 
+    def restart(self, name: str, env: dict[str, str], timeout: float = 15.0) -> None:
+        """Stop one component and start it again with ``env`` added to its environment (a
+        redeploy with new settings); waits until it is ready again."""
+        with self._lock:
+            found = next((r for r in self._running if r.component.name == name), None)
+            if found is None:
+                raise StackError(f"{name} is not running")
+            self._running.remove(found)
+        self._stop_one(found, timeout)
+        component = found.component
+        self.start(replace(component, env={**component.env, **env}))
+
     def stop_all(self, timeout: float = 15.0) -> None:
         self._stopping.set()
         with self._lock:
@@ -179,22 +191,25 @@ class Supervisor:
         # Reverse start order, one at a time: the facade drains before the monolith, the
         # applications before the databases they use.
         for item in running:
-            if item.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(item.process.pid, signal.SIGTERM)
-            try:
-                item.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.console.print(f"[yellow]{item.component.name} did not stop; killing it[/]")
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(item.process.pid, signal.SIGKILL)
-                item.process.wait()
-            item.reader.join(timeout=2)
-            if item.process.stdout is not None:
-                item.process.stdout.close()
-            self.console.print(
-                Text.assemble(("■ ", "dim"), (item.component.name, item.colour), " stopped")
-            )
+            self._stop_one(item, timeout)
+
+    def _stop_one(self, item: _Running, timeout: float) -> None:
+        if item.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(item.process.pid, signal.SIGTERM)
+        try:
+            item.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.console.print(f"[yellow]{item.component.name} did not stop; killing it[/]")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(item.process.pid, signal.SIGKILL)
+            item.process.wait()
+        item.reader.join(timeout=2)
+        if item.process.stdout is not None:
+            item.process.stdout.close()
+        self.console.print(
+            Text.assemble(("■ ", "dim"), (item.component.name, item.colour), " stopped")
+        )
 
     def __enter__(self) -> Supervisor:
         return self

@@ -24,6 +24,7 @@ subprocess, so its output is what they would see). Each stage returns an outcome
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -32,7 +33,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -46,11 +48,15 @@ from rich.table import Table
 
 from strangler import ownership
 from strangler.config import REPO_ROOT, StackConfig
+from strangler.supervisor import Supervisor
 
 READ_ROUTES = ("catalog-products", "catalog-categories")
+ORDER_ROUTES = ("orders-reads",)
 # The seeded demo admin (monolith/shop/core/management/commands/seed_shop.py).
 DEMO_ADMIN = ("admin", "demo-pass-123")
 CARD = "4242424242424242"  # the simulated gateway's card that always pays
+DECLINED_CARD = "4000000000000002"  # ... and the one it always declines
+DEMO_PASSWORD = DEMO_ADMIN[1]  # every seeded account's
 GUEST = {"email": "walk@example.com", "name": "Walk Through", "line1": "Weg 1", "line2": "",
          "city": "Berlin", "zip": "10115", "country": "DE", "card_number": CARD}  # fmt: skip
 _CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -87,14 +93,18 @@ class Traffic:
             return f"/api/categories/{rng.choice(self.category_ids or [1])}/"
         return "/api/categories/"
 
+    def _next(self, rng: random.Random) -> tuple[str, dict[str, str]]:
+        """The next request: its path and headers."""
+        return self._paths(rng), {"cookie": f"sessionid=demo-user-{rng.randrange(self.users)}"}
+
     def _run(self, seed: int, limit: int | None) -> None:
         rng = random.Random(seed)
         with httpx.Client(base_url=self.facade_url, timeout=30.0) as client:
             while not self._stop.is_set() and (limit is None or self.sent < limit):
                 self.sent += 1
-                cookie = f"sessionid=demo-user-{rng.randrange(self.users)}"
+                path, headers = self._next(rng)
                 try:
-                    resp = client.get(self._paths(rng), headers={"cookie": cookie})
+                    resp = client.get(path, headers=headers)
                     self.statuses[resp.status_code] += 1
                 except httpx.HTTPError:
                     self.statuses[0] += 1
@@ -122,10 +132,27 @@ class Traffic:
         return sum(n for status, n in self.statuses.items() if status == 0 or status >= 500)
 
 
+@dataclass
+class OrderReaders(Traffic):
+    """Signed-in customers reading their order history through the facade (API tokens:
+    the facade resolves each to the customer and signs it for the orders service)."""
+
+    tokens: dict[str, list[int]] = field(default_factory=dict)  # token -> own order ids
+
+    def _next(self, rng: random.Random) -> tuple[str, dict[str, str]]:
+        token = rng.choice(sorted(self.tokens))
+        own = self.tokens[token]
+        path = f"/api/orders/{rng.choice(own)}/" if own and rng.random() < 0.7 else "/api/orders/"
+        return path, {"Authorization": f"Token {token}"}
+
+
 class Walk:
-    def __init__(self, config: StackConfig, console: Console) -> None:
+    def __init__(
+        self, config: StackConfig, console: Console, supervisor: Supervisor | None = None
+    ) -> None:
         self.config = config
         self.console = console
+        self.supervisor = supervisor  # redeploys the monolith at step 6
         self.facade = config.facade_url
         self.outcomes: list[Outcome] = []
         self.headers = {"Authorization": f"Bearer {config.admin_token}"}
@@ -171,7 +198,7 @@ class Walk:
         stages: list[tuple[str, Callable[[], bool]]] = [
             ("step 1", self.step_1), ("step 2", self.step_2),
             ("contracts", self.contracts), ("step 3", self.step_3),
-            ("step 4", self.step_4),
+            ("step 4", self.step_4), ("step 5", self.step_5), ("step 6", self.step_6),
         ]  # fmt: skip
         for i, (_, stage) in enumerate(stages):
             if not stage():
@@ -238,46 +265,48 @@ class Walk:
     def step_3(self, timeout: float = 240.0) -> bool:
         self._heading("step 3: catalog reads canaried by the facade's ramp")
         traffic = self._traffic().start()
-        started = datetime.now(UTC)  # the audit log outlives runs: only this ramp's entries
         try:
             if self._strangler("step", "apply", "3") != 0:
                 return self._record("step 3 applied", False, "a gate refused (see above)")
-            seen: list[str] = []
-            deadline = time.monotonic() + timeout
-            with self._progress() as progress:
-                tasks = {
-                    r: progress.add_task(f"{r} on the service", total=100) for r in READ_ROUTES
-                }
-                while time.monotonic() < deadline:
-                    modes = self._modes()
-                    for route in READ_ROUTES:
-                        mode, percent = modes[route]
-                        share = {"extracted": 100.0, "canary": percent or 0.0}.get(mode, 0.0)
-                        label = f"{route}: {mode}" + (f" {share:g}%" if mode == "canary" else "")
-                        progress.update(tasks[route], completed=share, description=label)
-                    if any(modes[r][0] not in ("canary", "extracted") for r in READ_ROUTES):
-                        break  # rolled back
-                    if all(modes[r][0] == "extracted" for r in READ_ROUTES):
-                        break
-                    time.sleep(0.25)  # the dashboard's refresh: the ramp moves on its own
-            for entry in reversed(self._admin("/audit?limit=200")["entries"]):
-                at = datetime.fromisoformat(entry.get("at", "1970-01-01T00:00:00+00:00"))
-                if entry.get("source") == "ramp" and "new" in entry and at >= started:
-                    for rid, route in entry["new"]["routes"].items():
-                        where = route["mode"] + (
-                            f" {route['percent']:g}%" if route["mode"] == "canary" else ""
-                        )
-                        seen.append(f"{rid}: {entry['action']} -> {where} ({entry['reason']})")
-            for line in seen:
-                self.console.print(f"  {line}")
-            modes = self._modes()
-            done = all(modes[r][0] == "extracted" for r in READ_ROUTES)
+            done, where = self._follow_ramp(READ_ROUTES, timeout)
         finally:
             traffic.stop()
         failures = traffic.failures
-        where = ", ".join(f"{r} {modes[r][0]}" for r in READ_ROUTES)
         detail = f"{where}; {traffic.sent} requests during the ramp, {failures} failed"
         return self._record("step 3 reads cut over", done and failures == 0, detail)
+
+    def _follow_ramp(self, routes: tuple[str, ...], timeout: float) -> tuple[bool, str]:
+        """Show the facade's ramp of ``routes`` until each is extracted or rolled back
+        (bounded), then the ramp's audit entries. True when all reached extracted."""
+        started = datetime.now(UTC)  # the audit log outlives runs: only this ramp's entries
+        deadline = time.monotonic() + timeout
+        with self._progress() as progress:
+            tasks = {r: progress.add_task(f"{r} on the service", total=100) for r in routes}
+            while time.monotonic() < deadline:
+                modes = self._modes()
+                for route in routes:
+                    mode, percent = modes[route]
+                    share = {"extracted": 100.0, "canary": percent or 0.0}.get(mode, 0.0)
+                    label = f"{route}: {mode}" + (f" {share:g}%" if mode == "canary" else "")
+                    progress.update(tasks[route], completed=share, description=label)
+                if any(modes[r][0] not in ("canary", "extracted") for r in routes):
+                    break  # rolled back
+                if all(modes[r][0] == "extracted" for r in routes):
+                    break
+                time.sleep(0.25)  # the dashboard's refresh: the ramp moves on its own
+        for entry in reversed(self._admin("/audit?limit=200")["entries"]):
+            at = datetime.fromisoformat(entry.get("at", "1970-01-01T00:00:00+00:00"))
+            if entry.get("source") == "ramp" and "new" in entry and at >= started:
+                for rid, route in entry["new"]["routes"].items():
+                    if rid not in routes:
+                        continue
+                    where = route["mode"] + (
+                        f" {route['percent']:g}%" if route["mode"] == "canary" else ""
+                    )
+                    self.console.print(f"  {rid}: {entry['action']} -> {where} ({entry['reason']})")
+        modes = self._modes()
+        done = all(modes[r][0] == "extracted" for r in routes)
+        return done, ", ".join(f"{r} {modes[r][0]}" for r in routes)
 
     def step_4(self, timeout: float = 60.0) -> bool:
         self._heading("step 4: catalog writes move to the catalog service")
@@ -371,6 +400,243 @@ class Walk:
         )
         return self._record("step 4 checkout charges it", line is not None, detail)
 
+    def step_5(self, timeout: float = 240.0) -> bool:
+        self._heading("step 5: checkout moves to the orders service as a saga")
+        args = ["step", "apply", "5"]
+        gates = self._strangler(*args, "--dry-run")
+        if gates == 1:
+            why = "a gate refused (see above); applied with --force, named in the audit log"
+            self._record("step 5 gates", False, why)
+            args.append("--force")
+        if gates not in (0, 1) or self._strangler(*args) != 0:
+            return self._record("step 5 applied", False, "strangler step apply 5 failed")
+        self._record("step 5 applied", True, "checkout routed to the orders service; "
+                     "the monolith's checkout frozen; order history imported")  # fmt: skip
+        readers = self._order_readers().start(clients=4)
+        try:
+            try:
+                placed = self._saga_orders()
+            except (httpx.HTTPError, LookupError, ValueError, psycopg.Error) as exc:
+                placed = self._record("step 5 checkouts", False, f"{type(exc).__name__}: {exc}")
+            done, where = self._follow_ramp(ORDER_ROUTES, timeout)
+        finally:
+            readers.stop()
+        failures = readers.failures
+        detail = f"{where}; {readers.sent} order reads during the ramp, {failures} failed"
+        ramped = self._record("step 5 order reads cut over", done and failures == 0, detail)
+        if ramped:  # the reads' cut-over is now: what the decommission report counts from
+            self._strangler("decommission", "snapshot", "--label", "step-5-orders-saga")
+        return placed and ramped
+
+    def step_6(self) -> bool:
+        self._heading("step 6: the monolith's catalog and orders code retired")
+        args = ["step", "apply", "6"]
+        gates = self._strangler(*args, "--dry-run")
+        if gates == 1:
+            why = "a gate refused (see above); applied with --force, named in the audit log"
+            self._record("step 6 gates", False, why)
+            args.append("--force")
+        if gates not in (0, 1) or self._strangler(*args) != 0:
+            return self._record("step 6 applied", False, "strangler step apply 6 failed")
+        if self.supervisor is None:
+            why = "no stack runner to restart the monolith with SHOP_RETIRED"
+            return self._record("step 6 monolith redeployed", False, why)
+        self.console.print("» redeploying the monolith with SHOP_RETIRED=catalog,orders")
+        self.supervisor.restart("monolith", {"SHOP_RETIRED": "catalog,orders"})
+        monolith, facade = self.config.monolith_url, self.facade
+        with httpx.Client(timeout=30) as client:
+            gone = {p: client.get(f"{monolith}{p}").status_code
+                    for p in ("/api/products/", "/api/categories/", "/api/orders/")}  # fmt: skip
+            served = {p: client.get(f"{facade}{p}").status_code
+                      for p in ("/", "/api/products/", "/api/categories/")}  # fmt: skip
+        try:
+            with psycopg.connect(self.config.db_url("shop")) as conn:
+                conn.execute("UPDATE shop_order SET updated = updated WHERE id = %s", (1,))
+            guarded = "a write to shop_order went through"
+        except psycopg.Error as exc:
+            guarded = str(exc).splitlines()[0]
+        ok = set(gone.values()) == {404} and set(served.values()) == {200} and "retired" in guarded
+        detail = (
+            f"monolith {', '.join(f'{p} {c}' for p, c in gone.items())}; through the facade "
+            f"{', '.join(f'{p} {c}' for p, c in served.items())}; shop_order: {guarded}"
+        )
+        if not self._record("step 6 routes retired, tables read-only", ok, detail):
+            return False
+        try:
+            with self._shopper(self.facade, self._product_in_stock()) as shopper:
+                placed = shopper.post("/api/checkout/", json=GUEST)
+        except (httpx.HTTPError, LookupError, ValueError) as exc:
+            return self._record("step 6 checkout", False, f"{type(exc).__name__}: {exc}")
+        oid = int(placed.json().get("id", 0)) if placed.status_code == 201 else 0
+        copy = self._wait(60, lambda: self._copy_in(oid, "paid"))
+        detail = f"order #{oid}: {placed.status_code}; the read-only copy: {self._copy_label(copy)}"
+        if not self._record("step 6 checkout, copied by the sync", copy is not None, detail):
+            return False
+        report = self._strangler("decommission", "report")
+        verdict = "ready to drop" if report == 0 else "still in use (see the tables above)"
+        return self._record("step 6 decommission report", report in (0, 1), verdict)
+
+    def _product_in_stock(self) -> int:
+        with httpx.Client(base_url=self.facade, timeout=10) as client:
+            listing = client.get("/api/products/", params={"page_size": 100}).json()["results"]
+        chosen = next((p for p in listing if p["status"] == "A" and p["stock"] >= 3), None)
+        if chosen is None:
+            raise LookupError("no active product with 3 units in stock on the first page")
+        return int(chosen["id"])
+
+    def _order_readers(self, customers: int = 60) -> OrderReaders:
+        """Seeded customers with their API tokens and the ids of their own orders (each
+        sticks to one side of the canary: enough of them that some land on each)."""
+
+        def sign_in(i: int) -> tuple[str, list[int]] | None:
+            with httpx.Client(base_url=self.config.monolith_url, timeout=30.0) as client:
+                login = {"username": f"customer{i}", "password": DEMO_PASSWORD}
+                resp = client.post("/api/auth/token/", json=login)
+                if resp.status_code != 200:
+                    return None
+                token = resp.json()["token"]
+                mine = client.get("/api/orders/", headers={"Authorization": f"Token {token}"})
+                ids = [o["id"] for o in mine.json().get("results", [])] if mine.is_success else []
+                return token, ids
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            signed_in = [r for r in pool.map(sign_in, range(1, customers + 1)) if r]
+        if not signed_in:
+            raise LookupError("no seeded customer could sign in")
+        return OrderReaders(self.facade, [], [], tokens=dict(signed_in))
+
+    def _stock(self, pid: int) -> int:
+        with psycopg.connect(self.config.db_url("shop")) as conn:
+            row = conn.execute("SELECT qty FROM shop_product WHERE id = %s", (pid,)).fetchone()
+        if row is None:
+            raise LookupError(f"product {pid} is not in the monolith's database")
+        return int(row[0])
+
+    def _legacy_order(self, order_id: int) -> tuple[str, list[str]] | None:
+        """The monolith's copy of an order (reverse sync): status and payment statuses."""
+        with psycopg.connect(self.config.db_url("shop")) as conn:
+            query = "SELECT status FROM shop_order WHERE id = %s"
+            row = conn.execute(query, (order_id,)).fetchone()
+            pays = conn.execute(
+                "SELECT status FROM shop_payment WHERE order_id = %s ORDER BY id", (order_id,)
+            ).fetchall()
+        return None if row is None else (str(row[0]), [str(p[0]) for p in pays])
+
+    @contextlib.contextmanager
+    def _shopper(self, base_url: str, pid: int) -> Iterator[httpx.Client]:
+        """A guest with one unit of ``pid`` in the cart (the cart stays in the monolith)."""
+        with httpx.Client(base_url=base_url, timeout=70.0) as shopper:
+            item = {"product_id": pid, "quantity": 1}
+            added = shopper.post(f"{self.facade}/api/cart/items/", json=item)
+            if added.status_code != 201:
+                raise ValueError(f"adding product {pid} to a cart answered {added.status_code}")
+            yield shopper
+
+    def _saga_orders(self, timeout: float = 60.0) -> bool:
+        """Three checkouts through the saga: one paid, one declined (stock released), one
+        whose orders-service replica dies right after reserving the stock (the saga worker
+        finishes it; the customer's retry with the same Idempotency-Key gets the order)."""
+        pid = self._product_in_stock()
+        table = Table("checkout", "answer", "order", "stock", "monolith's copy",
+                      title="checkouts through the saga")  # fmt: skip
+        results: list[bool] = []
+
+        # 1. paid
+        before = self._stock(pid)
+        with self._shopper(self.facade, pid) as shopper:
+            paid = shopper.post("/api/checkout/", json=GUEST)
+        order = paid.json() if paid.status_code == 201 else {}
+        oid = int(order.get("id", 0))
+        copy = self._wait(timeout, lambda: self._copy_in(oid, "paid"))
+        after = self._stock(pid)
+        ok = paid.status_code == 201 and order.get("status") == "paid" and after == before - 1
+        results.append(ok and copy is not None)
+        table.add_row("card that pays", str(paid.status_code), f"#{oid} {order.get('status')}",
+                      f"{before} -> {after}", self._copy_label(copy))  # fmt: skip
+
+        # 2. declined: the saga compensates (stock released, authorisation none), 402
+        before = self._stock(pid)
+        with self._shopper(self.facade, pid) as shopper:
+            declined = shopper.post("/api/checkout/", json={**GUEST, "card_number": DECLINED_CARD})
+        problem = declined.json() if declined.status_code == 402 else {}
+        oid = int(problem.get("order_id", 0))
+        copy = self._wait(timeout, lambda: self._copy_in(oid, "cancelled"))
+        after = self._stock(pid)
+        results.append(declined.status_code == 402 and after == before and copy is not None)
+        table.add_row("declined card", str(declined.status_code), f"#{oid} cancelled",
+                      f"{before} -> {after}", self._copy_label(copy))  # fmt: skip
+
+        # 3. a crash in the middle
+        before = self._stock(pid)
+        crashed, replay = self._crash_mid_saga(pid, timeout)
+        order = replay.json() if replay is not None and replay.status_code == 201 else {}
+        oid = int(order.get("id", 0))
+        copy = self._wait(timeout, lambda: self._copy_in(oid, "paid"))
+        after = self._stock(pid)
+        answer = f"{crashed}; retry {replay.status_code if replay is not None else '-'}"
+        results.append(bool(order) and order.get("status") == "paid" and after == before - 1
+                       and copy is not None)  # fmt: skip
+        table.add_row("replica dies after reserving", answer, f"#{oid} {order.get('status')}",
+                      f"{before} -> {after}", self._copy_label(copy))  # fmt: skip
+        self.console.print(table)
+        detail = (
+            f"{sum(results)}/3 as expected: paid, declined with the stock released, finished "
+            "after a crash with the stock taken once; each in the monolith's tables"
+        )
+        return self._record("step 5 checkouts through the saga", all(results), detail)
+
+    def _copy_in(self, order_id: int, status: str) -> tuple[str, list[str]] | None:
+        copy = self._legacy_order(order_id) if order_id else None
+        return copy if copy is not None and copy[0] == status else None
+
+    @staticmethod
+    def _copy_label(copy: tuple[str, list[str]] | None) -> str:
+        if copy is None:
+            return "not there"
+        return f"{copy[0]}, payments: {', '.join(copy[1]) or 'none'}"
+
+    def _crash_mid_saga(self, pid: int, timeout: float) -> tuple[str, httpx.Response | None]:
+        """A second orders-service replica that exits right after the stock reservation
+        commits; the stack's saga worker takes the saga over once its lease runs out."""
+        from strangler.embedded import free_port
+        from strangler.stack import orders_command, orders_env
+
+        port = free_port()
+        env = self.config.component_env()
+        env = {**env, **orders_env(self.config, env), "ORDERS_FAULT_CRASH_AFTER": "StockReserved",
+               "ORDERS_SAGA_LEASE": "2"}  # fmt: skip
+        command = orders_command(self.config)
+        command[command.index("--port") + 1] = str(port)
+        replica = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)  # fmt: skip
+        key = f"walk-crash-{int(time.time())}"
+        try:
+            url = f"http://127.0.0.1:{port}"
+            if not self._wait(30, lambda: _answers(f"{url}/readyz")):
+                return "the replica did not start", None
+            with self._shopper(url, pid) as shopper:
+                try:
+                    first = shopper.post("/api/checkout/", json=GUEST,
+                                         headers={"Idempotency-Key": key})  # fmt: skip
+                    crashed = f"answered {first.status_code}"
+                except httpx.HTTPError as exc:
+                    crashed = f"connection lost ({type(exc).__name__})"
+                code = replica.wait(timeout=30)
+                crashed += f", replica exit {code}"
+                # The customer retries through the facade with the same key.
+                retry = shopper.post  # the same cookies: the same guest and cart
+
+                def replayed() -> httpx.Response | None:
+                    resp = retry(f"{self.facade}/api/checkout/", json=GUEST,
+                                 headers={"Idempotency-Key": key})  # fmt: skip
+                    return resp if resp.status_code == 201 else None
+
+                return crashed, self._wait(timeout, replayed, poll=1.0)
+        finally:
+            if replica.poll() is None:
+                replica.kill()
+                replica.wait(10)
+
     @staticmethod
     def _wait(timeout: float, probe: Callable[[], Any], poll: float = 0.25) -> Any:
         deadline = time.monotonic() + timeout
@@ -404,6 +670,13 @@ class Walk:
     def _progress(self) -> Progress:
         return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=self.console)  # fmt: skip
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def summary(console: Console, outcomes: list[Outcome]) -> int:
