@@ -192,7 +192,8 @@ def decode(envelope: Envelope) -> LegacyOrder:
             {
                 # The service's payment id: the same id on both sides (the legacy JSON
                 # shows it); an event without one lets the table number it.
-                "id": _int(payment, "id", at) if isinstance(payment, dict) and "id" in payment
+                "id": _int(payment, "id", at)
+                if isinstance(payment, dict) and "id" in payment
                 else None,
                 "amount": _money(payment, "amount", at),
                 "cur": _text(payment, "cur", at, 3, allow_blank=False),
