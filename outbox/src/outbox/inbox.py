@@ -783,7 +783,10 @@ def configure_celery(
     - Redis sweeps for such messages every third of the visibility timeout (kombu's
       default sweep runs only every ~100 s, which would hold a redelivery back long
       after the timeout expired);
-    - RabbitMQ publisher confirms for anything the consumer itself sends.
+    - RabbitMQ publisher confirms for anything the consumer itself sends;
+    - ``redis://`` brokers use ``outbox.redis_transport`` (kombu's, with a reused client,
+      bulk fetch up to the prefetch window and one round trip per batch of acks) unless
+      ``broker_transport`` is set already or given here.
     """
     transport: dict[str, Any] = dict(app.conf.broker_transport_options or {})
     broker = str(app.conf.broker_url or "")
@@ -793,6 +796,10 @@ def configure_celery(
         transport["visibility_timeout"] = visibility_timeout
         transport.setdefault("unacked_restore_interval", max(1, int(visibility_timeout // 3)))
         transport.setdefault("unacked_restore_throttle", 1)
+    if broker.startswith("redis://") and not app.conf.broker_transport:
+        # Same messages and guarantees, a fraction of the round trips (outbox.redis_transport).
+        # Not rediss://: kombu derives its TLS defaults from that scheme's transport name.
+        overrides.setdefault("broker_transport", "outbox.redis_transport:Transport")
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
