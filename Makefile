@@ -52,7 +52,7 @@ test: setup ## Run the whole test suite against real PostgreSQL and Redis
 lint: setup ## ruff, mypy, import-linter and the Django migrations check
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy monolith/shop acl/src outbox/src facade/src strangler/src extracted/catalog/src extracted/orders/src client/src contracts/src telemetry/src
+	$(RUN) mypy monolith/shop acl/src outbox/src facade/src strangler/src extracted/catalog/src extracted/orders/src extracted/kit/src client/src contracts/src telemetry/src
 	$(RUN) lint-imports
 	$(RUN) python monolith/manage.py makemigrations --check --dry-run
 

@@ -285,10 +285,10 @@ def outbox_env() -> set[str]:
 
 def defined_metric_names() -> set[str]:
     """Every series name the components can expose, from their registries."""
-    from catalog_service.entrypoints.http.metrics import Metrics as CatalogMetrics
     from facade.metrics import Metrics as FacadeMetrics
     from outbox.relay import RelayMetrics
     from prometheus_client import CollectorRegistry
+    from service_kit.metrics import Metrics as ServiceMetrics
 
     suffixes = {
         "counter": ("_total", "_created"),
@@ -300,7 +300,7 @@ def defined_metric_names() -> set[str]:
     }
     registries = [
         FacadeMetrics().registry,
-        CatalogMetrics().registry,
+        ServiceMetrics().registry,
         RelayMetrics(CollectorRegistry()).registry,
     ]
     names: set[str] = set()

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from acl.catalog.legacy_json import render
 from catalog_service.entrypoints.cli import OPENAPI_PATH, openapi_document
-from catalog_service.entrypoints.http.rendering import render_json
 from hypothesis import given
 from hypothesis import strategies as st
+from service_kit.rendering import render_json
 
 
 def test_committed_openapi_matches_the_code() -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from service_kit.settings import psycopg_url as psycopg_url
+from service_kit.settings import refuse_placeholder_password
+from service_kit.settings import sqlalchemy_url as sqlalchemy_url
 
-PLACEHOLDER_SECRETS = {"change-me", "changeme", "password", "postgres", "secret"}
 FAULT_POINTS = ("StockReserved", "StockRejected", "PaymentAuthorised", "PaymentDeclined",
                 "OrderConfirmed", "PaymentVoided", "StockReleased", "OrderCancelled")  # fmt: skip
 
@@ -76,12 +77,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_local(self) -> Settings:
-        password = urlsplit(self.database_url).password
-        if self.env != "local" and password is not None and password in PLACEHOLDER_SECRETS:
-            raise ValueError(
-                f"ORDERS_DATABASE_URL has a placeholder password; ORDERS_ENV={self.env!r} "
-                "is not local"
-            )
+        refuse_placeholder_password(self.database_url, env=self.env, env_prefix="ORDERS_")
         if self.env != "local" and self.fault_crash_after is not None:
             raise ValueError("ORDERS_FAULT_CRASH_AFTER is for local crash drills only")
         return self
@@ -93,22 +89,6 @@ class Settings(BaseSettings):
     @property
     def psycopg_url(self) -> str:
         return psycopg_url(self.database_url)
-
-
-def sqlalchemy_url(url: str) -> str:
-    """Any PostgreSQL URL -> the ``postgresql+psycopg://`` (psycopg 3) driver URL."""
-    scheme, sep, rest = url.partition("://")
-    if scheme not in {"postgres", "postgresql", "postgresql+psycopg"}:
-        raise ValueError(f"not a PostgreSQL URL: {url!r}")
-    return f"postgresql+psycopg{sep}{rest}"
-
-
-def psycopg_url(url: str) -> str:
-    """Any PostgreSQL URL -> the libpq form psycopg wants."""
-    scheme, sep, rest = url.partition("://")
-    if scheme not in {"postgres", "postgresql", "postgresql+psycopg"}:
-        raise ValueError(f"not a PostgreSQL URL: {url!r}")
-    return f"postgresql{sep}{rest}"
 
 
 @lru_cache(maxsize=1)

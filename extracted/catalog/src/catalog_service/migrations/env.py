@@ -3,40 +3,11 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from service_kit import migrations
 
 from catalog_service.adapters.tables import INBOX_TABLES, metadata
-from catalog_service.settings import get_settings, sqlalchemy_url
+from catalog_service.settings import get_settings
 
-config = context.config
-url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
-
-
-def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    # The inbox tables are the outbox library's DDL (migration 0002), not in `metadata`.
-    return not (type_ == "table" and name in INBOX_TABLES)
-
-
-def run_offline() -> None:
-    context.configure(url=sqlalchemy_url(url), target_metadata=metadata, literal_binds=True,
-                      include_object=include_object)
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-def run_online() -> None:
-    engine = create_engine(sqlalchemy_url(url))
-    try:
-        with engine.connect() as connection:
-            context.configure(connection=connection, target_metadata=metadata,
-                              include_object=include_object)
-            with context.begin_transaction():
-                context.run_migrations()
-    finally:
-        engine.dispose()
-
-
-if context.is_offline_mode():
-    run_offline()
-else:
-    run_online()
+url = context.config.get_main_option("sqlalchemy.url") or get_settings().database_url
+# The inbox tables are the outbox library's DDL (migration 0002), not in `metadata`.
+migrations.run(url=url, metadata=metadata, foreign_tables=INBOX_TABLES)

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+from acl.catalog.legacy_json import render
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
+from service_kit import openapi, problems
+from service_kit.identity import make_verifier
+from service_kit.metrics import Metrics, MetricsMiddleware
+from service_kit.rendering import render_json
+from service_kit.wiring import add_healthz, add_slash_redirect
 from shop_telemetry.asgi import TelemetryMiddleware
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from catalog_service.adapters.read_model import CatalogReads
-from catalog_service.entrypoints.http import legacy_api, problems, staff_api, v2_api
+from catalog_service.entrypoints.http import identity, legacy_api, staff_api, v2_api
 from catalog_service.entrypoints.http.dry_run import DryRunMiddleware, parse_networks
-from catalog_service.entrypoints.http.identity import make_verifier
-from catalog_service.entrypoints.http.metrics import Metrics, MetricsMiddleware
-from catalog_service.entrypoints.http.rendering import render_json
+from catalog_service.entrypoints.http.problems import logger as problems_logger
 from catalog_service.entrypoints.http.write_api import install as install_writes
 from catalog_service.settings import Settings
 
@@ -54,22 +57,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.reads = CatalogReads(pool)
     app.state.pool = pool
     app.state.metrics = metrics
-    app.state.problem_type_base = settings.problem_type_base
     app.state.behind_facade = settings.behind_facade
     app.state.render_json = render_json
-    app.state.identity_verifier = make_verifier(settings)
-    app.add_exception_handler(problems.Problem, problems.on_problem)
-    app.add_exception_handler(RequestValidationError, problems.on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, problems.on_http_error)
-    app.add_exception_handler(Exception, problems.on_unexpected)
+    app.state.identity_verifier = make_verifier(settings, challenge=identity.CHALLENGE)
+    # Problem bodies go through the reference renderer (DRF's JSONRenderer, byte for byte).
+    problems.install(
+        app, type_base=settings.problem_type_base, render=render, logger=problems_logger
+    )
     app.include_router(legacy_api.router)
     app.include_router(v2_api.router)
     install_writes(app, settings)
     app.include_router(staff_api.router)
-
-    @app.get("/healthz", tags=["ops"], summary="The process is alive")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    add_healthz(app)
 
     @app.get("/readyz", tags=["ops"], summary="The database answers")
     async def readyz(request: Request) -> Response:
@@ -86,77 +85,21 @@ def create_app(settings: Settings) -> FastAPI:
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.middleware("http")  # only for the slash redirect; cheap and rare
-    async def append_slash(request: Request, call_next):  # type: ignore[no-untyped-def]
-        path = request.url.path
-        if (
-            request.method in ("GET", "HEAD")
-            and path.startswith(LEGACY_PREFIXES)
-            and not path.endswith("/")
-        ):
-            query = request.scope.get("query_string", b"").decode("latin-1")
-            return RedirectResponse(path + "/" + (f"?{query}" if query else ""), status_code=301)
-        return await call_next(request)
-
+    add_slash_redirect(app, LEGACY_PREFIXES)
     app.add_middleware(
         DryRunMiddleware, trusted_networks=parse_networks(settings.dry_run_trusted_networks)
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     # Outermost: the request id and the server span cover every other middleware.
     app.add_middleware(TelemetryMiddleware)
-    app.openapi = lambda: _document_problems(app)  # type: ignore[method-assign]
+    openapi.install(app, _document_operation)
     return app
 
 
-PROBLEM_SCHEMA = {
-    "type": "object",
-    "required": ["type", "title", "status"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "errors": {"type": "object", "additionalProperties": {"type": "array"}},
-    },
-}
-
-
-def _problem(description: str) -> dict[str, object]:
-    return {
-        "description": description,
-        "content": {
-            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-        },
-    }
-
-
-def _document_problems(app: FastAPI) -> dict[str, object]:
-    """The OpenAPI document with the problem responses the service really sends.
-
-    Validation errors are 400 problem details (the legacy API's status), not FastAPI's
-    default 422; unknown ids, slugs and pages are 404 problems.
-    """
-    if app.openapi_schema:
-        return app.openapi_schema
-    from fastapi.openapi.utils import get_openapi
-
-    schema = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
-    )
-    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
-    for path, operations in schema["paths"].items():
-        if not path.startswith(("/api/", "/v2/")):
-            continue
-        for operation in operations.values():
-            responses = operation["responses"]
-            responses.pop("422", None)
-            if operation.get("parameters"):
-                responses["400"] = _problem("Malformed parameters (problem details)")
-            if "{" in path or path in ("/api/products/", "/v2/products"):
-                responses["404"] = _problem("No such resource or page (problem details)")
-    schemas = schema["components"]["schemas"]
-    for unused in ("HTTPValidationError", "ValidationError"):
-        schemas.pop(unused, None)
-    app.openapi_schema = schema
-    return schema
+def _document_operation(path: str, responses: dict[str, Any], operation: dict[str, Any]) -> None:
+    """Validation errors are 400 problem details (the legacy API's status), not FastAPI's
+    default 422; unknown ids, slugs and pages are 404 problems."""
+    if operation.get("parameters"):
+        responses["400"] = openapi.problem("Malformed parameters (problem details)")
+    if "{" in path or path in ("/api/products/", "/v2/products"):
+        responses["404"] = openapi.problem("No such resource or page (problem details)")

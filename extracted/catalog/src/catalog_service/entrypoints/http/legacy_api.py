@@ -8,7 +8,6 @@ as an anonymous client would see the monolith (public reads: active products onl
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib import parse
 
 from acl.catalog.domain import CategoryNode, category_tree
 from acl.catalog.legacy_json import (
@@ -17,10 +16,17 @@ from acl.catalog.legacy_json import (
     product_to_legacy_json,
 )
 from fastapi import APIRouter, Path, Query, Request
+from service_kit.legacy_links import (
+    absolute_uri,
+    positive_int,
+    remove_query_param,
+    replace_query_param,
+)
+from service_kit.problems import Problem, not_found
 from starlette.responses import Response
 
 from catalog_service.adapters.read_model import CatalogReads, ProductFilter
-from catalog_service.entrypoints.http.problems import Problem, invalid, not_found
+from catalog_service.entrypoints.http.problems import invalid
 
 router = APIRouter(tags=["legacy (monolith-compatible)"])
 
@@ -56,48 +62,6 @@ def _char_fields(request: Request, names: tuple[str, ...]) -> dict[str, str]:
     if errors:
         raise Problem(400, "validation-error", "Some fields are invalid.", errors=errors)
     return values
-
-
-def _positive_int(raw: str | None, default: int, cutoff: int) -> int:
-    """DRF's ``_positive_int(strict=True, cutoff=...)`` with its silent fallback."""
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        return default
-    return default if value <= 0 else min(value, cutoff)
-
-
-def absolute_uri(request: Request, trust_forwarded: bool) -> str:
-    """Django's ``request.build_absolute_uri()`` for this request."""
-    headers = request.headers
-    scheme = request.url.scheme
-    host = headers.get("host", "")
-    if trust_forwarded:
-        proto = headers.get("x-forwarded-proto")
-        if proto is not None:
-            scheme = "https" if proto.split(",", 1)[0].strip() == "https" else "http"
-        host = headers.get("x-forwarded-host", host)
-    path = parse.quote(request.url.path, safe="/:@&+$,-_.!~*'()")
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    return f"{scheme}://{host}{path}" + (f"?{query}" if query else "")
-
-
-def replace_query_param(url: str, key: str, value: object) -> str:
-    scheme, netloc, path, query, fragment = parse.urlsplit(url)
-    query_dict = parse.parse_qs(query, keep_blank_values=True)
-    query_dict[key] = [str(value)]
-    query = parse.urlencode(sorted(query_dict.items()), doseq=True)
-    return parse.urlunsplit((scheme, netloc, path, query, fragment))
-
-
-def remove_query_param(url: str, key: str) -> str:
-    scheme, netloc, path, query, fragment = parse.urlsplit(url)
-    query_dict = parse.parse_qs(query, keep_blank_values=True)
-    query_dict.pop(key, None)
-    query = parse.urlencode(sorted(query_dict.items()), doseq=True)
-    return parse.urlunsplit((scheme, netloc, path, query, fragment))
 
 
 async def _category_node(reads: CatalogReads, slug: str) -> tuple[CategoryNode, list[CategoryNode]]:
@@ -148,7 +112,7 @@ async def list_products(
             f"Unknown ordering {order!r}.",
             {"ordering": [f"Use one of: {', '.join(LEGACY_ORDERINGS)}."]},
         )
-    size = _positive_int(_last(request, "page_size"), PAGE_SIZE, MAX_PAGE_SIZE)
+    size = positive_int(_last(request, "page_size"), PAGE_SIZE, MAX_PAGE_SIZE)
     f = ProductFilter(category_ids=category_ids, search=term)
     count = await reads.count_products(f)
     num_pages = max(1, -(-count // size))

@@ -1,87 +1,18 @@
-"""RFC 9457 problem details, shaped and rendered exactly like the monolith's."""
+"""The catalog's own problem: the monolith's ``ValidationFailed``.
+
+Problem details themselves (the body, the handlers) are ``service_kit.problems``; unexpected
+errors are logged under this module's logger.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
-from http import HTTPStatus
-from typing import Any
 
-from acl.catalog.legacy_json import render
-from fastapi import Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from service_kit.problems import Problem
 
-PROBLEM = "application/problem+json"
-
-
-class Problem(Exception):
-    def __init__(
-        self, status: int, slug: str, detail: str, *, title: str | None = None,
-        errors: Mapping[str, Sequence[str]] | None = None,
-    ) -> None:  # fmt: skip
-        self.status, self.slug, self.detail, self.title = status, slug, detail, title
-        self.errors = errors
-        super().__init__(detail)
-
-
-def not_found(detail: str) -> Problem:  # the monolith's domain NotFound
-    return Problem(404, "not-found", detail, title="Not found")
+logger = logging.getLogger(__name__)
 
 
 def invalid(detail: str, errors: Mapping[str, Sequence[str]]) -> Problem:  # ValidationFailed
     return Problem(400, "validation-error", detail, title="Invalid input", errors=errors)
-
-
-def problem_response(request: Request, problem: Problem) -> Response:
-    base: str = request.app.state.problem_type_base
-    body: dict[str, Any] = {
-        "type": f"{base}{problem.slug}",
-        "title": problem.title or HTTPStatus(problem.status).phrase,
-        "status": problem.status,
-        "detail": problem.detail,
-        "instance": request.url.path,
-    }
-    if problem.errors:
-        body["errors"] = {k: [str(m) for m in v] for k, v in problem.errors.items()}
-    return Response(render(body), status_code=problem.status, media_type=PROBLEM)
-
-
-async def on_problem(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, Problem)
-    return problem_response(request, exc)
-
-
-async def on_validation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    errors: dict[str, list[str]] = {}
-    for error in exc.errors():
-        loc = [str(p) for p in error.get("loc", ()) if p not in ("query", "path", "body")]
-        errors.setdefault(".".join(loc) or "non_field_errors", []).append(str(error["msg"]))
-    return problem_response(
-        request, Problem(400, "validation-error", "Some fields are invalid.", errors=errors)
-    )
-
-
-async def on_http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    path = request.url.path
-    if exc.status_code == 404:
-        detail = f"No API endpoint at {path}."
-        if path.startswith("/api/") and not path.endswith("/"):
-            detail += f" API paths end with a slash: try {path}/"
-        return problem_response(request, Problem(404, "not-found", detail))
-    if exc.status_code == 405:
-        return problem_response(
-            request, Problem(405, "method-not-allowed", f'Method "{request.method}" not allowed.')
-        )
-    return problem_response(request, Problem(exc.status_code, "error", str(exc.detail)))
-
-
-async def on_unexpected(request: Request, exc: Exception) -> Response:
-    import logging
-
-    logging.getLogger(__name__).exception("unhandled error on %s", request.url.path)
-    return problem_response(
-        request, Problem(500, "server-error", "The server could not answer this request.")
-    )

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from pydantic import Field
+from service_kit.problems import not_found
 from starlette.responses import Response
 
 from catalog_service.entrypoints.http.identity import StaffPrincipal
-from catalog_service.entrypoints.http.problems import not_found
 from catalog_service.entrypoints.http.v2_api import JSON, ProductOut, product_out
 
 router = APIRouter(prefix="/v2/staff", tags=["staff"])

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
+from service_kit.problems import Problem, not_found
 from starlette.responses import Response
 
 from catalog_service.adapters.read_model import CatalogReads, ProductFilter
 from catalog_service.domain import CategoryRef, Product, ProductStatus, category_tree
-from catalog_service.entrypoints.http.problems import Problem, not_found
 
 router = APIRouter(prefix="/v2", tags=["v2"])
 JSON = "application/json"

@@ -13,13 +13,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
+from service_kit.problems import Problem
 from sqlalchemy import Engine, create_engine
 from starlette.responses import Response
 
 from catalog_service.adapters.tables import categories
 from catalog_service.domain import CategoryRef, Product
 from catalog_service.entrypoints.http.identity import staff_principal
-from catalog_service.entrypoints.http.problems import Problem
 from catalog_service.entrypoints.http.v2_api import JSON, ProductOut, product_out
 from catalog_service.service_layer import writes
 from catalog_service.settings import Settings, sqlalchemy_url

@@ -7,17 +7,22 @@ their messages, the problem documents, the order JSON bytes, page-number paginat
 from __future__ import annotations
 
 import json
-from urllib import parse
 
 from acl.orders.legacy import order_to_legacy_json
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
+from service_kit.legacy_links import (
+    absolute_uri,
+    positive_int,
+    remove_query_param,
+    replace_query_param,
+)
+from service_kit.problems import Problem, not_found
 from starlette.responses import Response
 
 from orders_service.adapters.read_model import OrderReads
 from orders_service.domain import OrderSnapshot
 from orders_service.entrypoints.http.identity import CurrentPrincipal, OptionalPrincipal
-from orders_service.entrypoints.http.problems import Problem, not_found
 from orders_service.service_layer.saga import CheckoutInput, CheckoutSaga, Customer
 
 router = APIRouter(tags=["legacy (monolith-compatible)"])
@@ -50,48 +55,6 @@ CHECKOUT_EXAMPLE = {
 def _last(request: Request, name: str) -> str | None:
     values = request.query_params.getlist(name)
     return values[-1] if values else None
-
-
-def _positive_int(raw: str | None, default: int, cutoff: int) -> int:
-    """DRF's ``_positive_int(strict=True, cutoff=...)`` with its silent fallback."""
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        return default
-    return default if value <= 0 else min(value, cutoff)
-
-
-def absolute_uri(request: Request, trust_forwarded: bool) -> str:
-    """Django's ``request.build_absolute_uri()`` for this request."""
-    headers = request.headers
-    scheme = request.url.scheme
-    host = headers.get("host", "")
-    if trust_forwarded:
-        proto = headers.get("x-forwarded-proto")
-        if proto is not None:
-            scheme = "https" if proto.split(",", 1)[0].strip() == "https" else "http"
-        host = headers.get("x-forwarded-host", host)
-    path = parse.quote(request.url.path, safe="/:@&+$,-_.!~*'()")
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    return f"{scheme}://{host}{path}" + (f"?{query}" if query else "")
-
-
-def replace_query_param(url: str, key: str, value: object) -> str:
-    scheme, netloc, path, query, fragment = parse.urlsplit(url)
-    query_dict = parse.parse_qs(query, keep_blank_values=True)
-    query_dict[key] = [str(value)]
-    query = parse.urlencode(sorted(query_dict.items()), doseq=True)
-    return parse.urlunsplit((scheme, netloc, path, query, fragment))
-
-
-def remove_query_param(url: str, key: str) -> str:
-    scheme, netloc, path, query, fragment = parse.urlsplit(url)
-    query_dict = parse.parse_qs(query, keep_blank_values=True)
-    query_dict.pop(key, None)
-    query = parse.urlencode(sorted(query_dict.items()), doseq=True)
-    return parse.urlunsplit((scheme, netloc, path, query, fragment))
 
 
 def _reads(request: Request) -> OrderReads:
@@ -229,7 +192,7 @@ async def list_orders(
 ) -> Response:
     reads = _reads(request)
     user_id = None if principal.is_staff else principal.user_id
-    size = _positive_int(_last(request, "page_size"), PAGE_SIZE, MAX_PAGE_SIZE)
+    size = positive_int(_last(request, "page_size"), PAGE_SIZE, MAX_PAGE_SIZE)
     count = await run_in_threadpool(reads.count, user_id=user_id)
     num_pages = max(1, -(-count // size))
     raw_page: str = _last(request, "page") or "1"

@@ -11,13 +11,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
+from service_kit.problems import not_found
 from starlette.responses import Response
 
 from orders_service.adapters.catalog import CatalogClient, CatalogUnavailable
 from orders_service.adapters.read_model import OrderReads
 from orders_service.domain import Money, OrderSnapshot, OrderStatus, PaymentStatus
 from orders_service.entrypoints.http.identity import CurrentPrincipal, StaffPrincipal
-from orders_service.entrypoints.http.problems import not_found
 from orders_service.service_layer.orders import order_change_status
 
 router = APIRouter(prefix="/v2", tags=["v2"])

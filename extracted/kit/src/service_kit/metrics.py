@@ -1,4 +1,9 @@
-"""Prometheus metrics as pure ASGI middleware, labelled by route template (not raw path)."""
+"""Prometheus metrics as pure ASGI middleware, labelled by route template (not raw path).
+
+Every service exposes the same series (``http_requests_total``,
+``http_request_duration_seconds``) with the same labels, so one dashboard and one set of
+alert rules cover them all; the ``job`` label of the scrape tells the services apart.
+"""
 
 from __future__ import annotations
 
