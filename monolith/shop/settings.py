@@ -126,8 +126,8 @@ SHOP_RETIRED = parse_retired(os.environ.get("SHOP_RETIRED"))
 # Once the orders service owns checkout (step 5): where staff find orders (the read-only
 # order admin links there), and the public address the storefront's checkout page sends
 # its order to (POST /api/checkout/ through the facade, see shop/storefront/delegation.py).
-ORDERS_STAFF_URL = os.environ.get(
-    "ORDERS_STAFF_URL", os.environ.get("ORDERS_URL", "http://127.0.0.1:8002") + "/docs"
+ORDERS_STAFF_URL = os.environ.get("ORDERS_STAFF_URL") or (
+    os.environ.get("ORDERS_URL", "http://127.0.0.1:8002") + "/docs"
 )
 FACADE_URL = os.environ.get("FACADE_URL", "http://127.0.0.1:8080").rstrip("/")
 # Below gunicorn's worker timeout (30 s): the saga answers within its own deadline or not.

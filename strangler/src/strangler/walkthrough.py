@@ -46,7 +46,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from strangler import ownership
+from strangler import decommission, orders_ownership, ownership
 from strangler.config import REPO_ROOT, StackConfig
 from strangler.supervisor import Supervisor
 
@@ -200,14 +200,59 @@ class Walk:
             ("contracts", self.contracts), ("step 3", self.step_3),
             ("step 4", self.step_4), ("step 5", self.step_5), ("step 6", self.step_6),
         ]  # fmt: skip
-        for i, (_, stage) in enumerate(stages):
-            if not stage():
+        for i, (name, stage) in enumerate(stages):
+            passed = stage()
+            self._served(name)
+            if not passed:
                 for name, _ in stages[i + 1 :]:  # later stages build on this one
                     self._record(name, False, "not reached")
                 break
         self._heading("where the stack stands")
         self._strangler("step", "status")
         return self.outcomes
+
+    def _served(self, stage: str) -> None:
+        """Requests each side answered per route during the stage (the facade's counters),
+        and the outbox lag both ways at its end."""
+        try:
+            text = httpx.get(f"{self.facade}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            return
+        counts, _ = decommission.facade_route_counts(text)
+        before, self._counts = getattr(self, "_counts", {}), counts
+        table = Table("route", "monolith", "service", "refused",
+                      title=f"{stage}: requests answered per side")  # fmt: skip
+        for route, per in sorted(counts.items()):
+            was = before.get(route, {})
+            delta = {k: int(v - was.get(k, 0.0)) for k, v in per.items()}
+            if not any(delta.values()):
+                continue
+            service = sum(n for k, n in delta.items() if k not in ("monolith", "-"))
+            table.add_row(route, str(delta.get("monolith", 0)), str(service),
+                          str(delta.get("-", 0)))  # fmt: skip
+        if table.row_count:
+            self.console.print(table)
+        self.console.print(f"outbox lag: {self._lag()}")
+
+    def _lag(self) -> str:
+        """Unpublished events and aggregates not applied yet, each way."""
+        config, parts = self.config, []
+        paths = [("monolith -> catalog", "shop", "catalog", None),
+                 ("catalog -> monolith", "catalog", "shop", None),
+                 ("orders -> monolith", "orders", "shop", orders_ownership.CONSUMER)]  # fmt: skip
+        for label, source, target, consumer in paths:
+            side: ownership.Side = "monolith" if source == "shop" else "service"
+            dbs = (
+                ownership.Databases(config.db_url(source), config.db_url(target))
+                if side == "monolith"
+                else ownership.Databases(config.db_url(target), config.db_url(source))
+            )
+            try:
+                lag = ownership.lag(dbs, side, consumer=consumer)
+            except psycopg.Error:
+                continue
+            parts.append(f"{label} {lag.unpublished} unpublished, {len(lag.behind)} behind")
+        return "; ".join(parts) or "unknown"
 
     def step_1(self) -> bool:
         self._heading("step 1: the facade in front of the monolith")
@@ -487,7 +532,7 @@ class Walk:
             raise LookupError("no active product with 3 units in stock on the first page")
         return int(chosen["id"])
 
-    def _order_readers(self, customers: int = 60) -> OrderReaders:
+    def _order_readers(self, customers: int = 80) -> OrderReaders:
         """Seeded customers with their API tokens and the ids of their own orders (each
         sticks to one side of the canary: enough of them that some land on each)."""
 
