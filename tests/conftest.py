@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
+from strangler.testing.databases import scratch_database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -24,18 +22,19 @@ def catalog_db() -> Iterator[str]:
     """A fresh, migrated catalog service database."""
     from catalog_service.adapters.migrate import upgrade
 
-    base = os.environ["DATABASE_URL"]
-    name = f"catalog_x_{uuid.uuid4().hex[:10]}"
-    admin = make_conninfo(base, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = urlsplit(base)._replace(path=f"/{name}").geturl()
-    upgrade(url)
-    try:
+    with scratch_database("catalog_x") as url:
+        upgrade(url)
         yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def orders_db() -> Iterator[str]:
+    """A fresh, migrated orders service database."""
+    from orders_service.adapters.migrate import upgrade
+
+    with scratch_database("orders_x") as url:
+        upgrade(url)
+        yield url
 
 
 def rabbitmq_url() -> str:

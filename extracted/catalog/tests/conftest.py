@@ -4,16 +4,14 @@ pytest plugin exported as DATABASE_URL."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 from catalog_service.adapters.migrate import upgrade
 from catalog_service.bootstrap import engine_for
 from sqlalchemy import Engine, text
+from strangler.testing.databases import ScratchDatabases
 
 LEGACY_DDL = """
 CREATE TABLE shop_category (
@@ -41,38 +39,16 @@ CREATE TABLE shop_product (
 """
 
 
-def _url_for(database: str) -> str:
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(parts._replace(path=f"/{database}"))
-
-
 @pytest.fixture(scope="session")
-def scratch_databases() -> Iterator[list[str]]:
-    created: list[str] = []
-    yield created
-    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
-        for name in created:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _create(prefix: str, scratch: list[str]) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    scratch.append(name)
-    return _url_for(name)
-
-
-@pytest.fixture(scope="session")
-def catalog_url(scratch_databases: list[str]) -> str:
-    url = _create("catalog_test", scratch_databases)
+def catalog_url(scratch_databases: ScratchDatabases) -> str:
+    url = scratch_databases.create("catalog_test")
     upgrade(url)
     return url
 
 
 @pytest.fixture(scope="session")
-def legacy_url(scratch_databases: list[str]) -> str:
-    url = _create("legacy_test", scratch_databases)
+def legacy_url(scratch_databases: ScratchDatabases) -> str:
+    url = scratch_databases.create("legacy_test")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(LEGACY_DDL)
     return url

@@ -4,17 +4,12 @@ server the root pytest plugin exported as DATABASE_URL) and real HTTP participan
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import jwt
-import orders_service  # noqa: F401  (the real package before pytest's stand-ins)
-import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -22,6 +17,7 @@ from orders_service.adapters.migrate import upgrade
 from orders_service.bootstrap import engine_for, http_app
 from orders_service.settings import Settings
 from sqlalchemy import Engine, text
+from strangler.testing.databases import ScratchDatabases
 
 from .fakes import FakeMonolith, ServerThread, catalog_app
 
@@ -51,31 +47,9 @@ def token(user_id: int = 42, *, staff: bool = False, aud: str = "orders") -> str
     return jwt.encode(claims, KEY, algorithm="EdDSA")
 
 
-def _url_for(database: str) -> str:
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(parts._replace(path=f"/{database}"))
-
-
 @pytest.fixture(scope="session")
-def scratch_databases() -> Iterator[list[str]]:
-    created: list[str] = []
-    yield created
-    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
-        for name in created:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def create_database(prefix: str, scratch: list[str]) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    scratch.append(name)
-    return _url_for(name)
-
-
-@pytest.fixture(scope="session")
-def orders_url(scratch_databases: list[str]) -> str:
-    url = create_database("orders_test", scratch_databases)
+def orders_url(scratch_databases: ScratchDatabases) -> str:
+    url = scratch_databases.create("orders_test")
     upgrade(url)
     return url
 

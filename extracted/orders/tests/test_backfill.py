@@ -6,8 +6,7 @@ import psycopg
 from orders_service.adapters.read_model import OrderReads
 from orders_service.service_layer.backfill import LegacySource, run_backfill
 from sqlalchemy import Engine, text
-
-from .conftest import create_database
+from strangler.testing.databases import ScratchDatabases
 
 LEGACY_DDL = """
 CREATE TABLE shop_order (id serial PRIMARY KEY, user_id integer NULL, email varchar(254),
@@ -31,8 +30,10 @@ INSERT INTO shop_payment VALUES
 """
 
 
-def test_backfill_imports_once_without_echo(clean: Engine, scratch_databases: list[str]) -> None:
-    legacy = create_database("orders_legacy", scratch_databases)
+def test_backfill_imports_once_without_echo(
+    clean: Engine, scratch_databases: ScratchDatabases
+) -> None:
+    legacy = scratch_databases.create("orders_legacy")
     with psycopg.connect(legacy, autocommit=True) as conn:
         conn.execute(LEGACY_DDL)
     for expected in [(2, 0, 1), (0, 2, 1)]:  # the second run finds the streams
@@ -55,11 +56,11 @@ def test_backfill_imports_once_without_echo(clean: Engine, scratch_databases: li
 
 
 def test_orders_the_monolith_numbered_after_a_rollback_push_the_service_ids_up(
-    clean: Engine, scratch_databases: list[str]
+    clean: Engine, scratch_databases: ScratchDatabases
 ) -> None:
     """After a rollback the monolith's sequence was lifted past the service's ids (by the
     reverse sync) and it placed orders there; importing them moves the service above."""
-    legacy = create_database("orders_legacy", scratch_databases)
+    legacy = scratch_databases.create("orders_legacy")
     with psycopg.connect(legacy, autocommit=True) as conn:
         conn.execute(LEGACY_DDL)
         conn.execute("UPDATE shop_order SET id = 1000000005 WHERE id = 1")

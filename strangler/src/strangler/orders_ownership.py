@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from strangler.ownership import Databases, Lag, Side, SwitchFailed, drain_with
+from strangler.ownership import Databases, Lag, Side, SwitchFailed, drain
 
 CONSUMER = "shop.orders-sync"
 
@@ -71,6 +71,6 @@ def switch(
                 set_frozen(dbs.monolith, False)
             raise
         return Lag()
-    final = drain_with(dbs, "service", consumer=CONSUMER, timeout=timeout, progress=progress)
+    final = drain(dbs, "service", consumer=CONSUMER, timeout=timeout, progress=progress)
     set_frozen(dbs.monolith, False)
     return final

@@ -127,23 +127,12 @@ def drain(
     source: Side,
     *,
     timeout: float,
-    poll: float = 0.2,
-    progress: Callable[[Lag], None] | None = None,
-) -> Lag:
-    """Wait until ``source``'s outbox is published and applied on the other side."""
-    return drain_with(dbs, source, timeout=timeout, poll=poll, progress=progress)
-
-
-def drain_with(
-    dbs: Databases,
-    source: Side,
-    *,
-    timeout: float,
     consumer: str | None = None,
     poll: float = 0.2,
     progress: Callable[[Lag], None] | None = None,
 ) -> Lag:
-    """``drain`` for any consumer of ``source``'s outbox (default: the catalog sync's)."""
+    """Wait until ``source``'s outbox is published and applied on the other side by
+    ``consumer`` (default: the catalog sync's)."""
     consumer = consumer or CONSUMER_OF[other(source)]
     deadline = time.monotonic() + timeout
     while True:

@@ -130,13 +130,20 @@ def catalog_command(config: StackConfig, *, host: str = "127.0.0.1") -> list[str
     ]  # fmt: skip
 
 
-def relay_command(config: StackConfig) -> list[str]:
+def outbox_relay(config: StackConfig, database: str, task: str, queue: str) -> list[str]:
+    """``python -m outbox relay`` from ``database``'s outbox to ``task`` on ``queue``."""
     return [
         sys.executable, "-m", "outbox", "relay",
-        "--dsn", config.db_url("shop"),
+        "--dsn", config.db_url(database),
         "--broker", config.broker_url(),
-        "--task", CATALOG_TASK,
-        "--queue", CATALOG_QUEUE,
+        "--task", task,
+        "--queue", queue,
+    ]  # fmt: skip
+
+
+def relay_command(config: StackConfig) -> list[str]:
+    return [
+        *outbox_relay(config, "shop", CATALOG_TASK, CATALOG_QUEUE),
         "--lanes", str(config.catalog_sync_lanes),
         "--metrics-port", str(config.relay_metrics_port),
     ]  # fmt: skip
@@ -164,23 +171,11 @@ SHOP_ORDERS_TASK, SHOP_ORDERS_QUEUE = "shop.orders.apply", "shop.orders-sync"
 
 def reverse_relay_command(config: StackConfig) -> list[str]:
     """Step 4's reverse path: the catalog database's outbox -> the monolith's consumer."""
-    return [
-        sys.executable, "-m", "outbox", "relay",
-        "--dsn", config.db_url("catalog"),
-        "--broker", config.broker_url(),
-        "--task", SHOP_TASK,
-        "--queue", SHOP_QUEUE,
-    ]  # fmt: skip
+    return outbox_relay(config, "catalog", SHOP_TASK, SHOP_QUEUE)
 
 
 def orders_relay_command(config: StackConfig) -> list[str]:
-    return [
-        sys.executable, "-m", "outbox", "relay",
-        "--dsn", config.db_url("orders"),
-        "--broker", config.broker_url(),
-        "--task", SHOP_ORDERS_TASK,
-        "--queue", SHOP_ORDERS_QUEUE,
-    ]  # fmt: skip
+    return outbox_relay(config, "orders", SHOP_ORDERS_TASK, SHOP_ORDERS_QUEUE)
 
 
 def orders_command(config: StackConfig, *, host: str = "127.0.0.1") -> list[str]:
@@ -478,14 +473,14 @@ def bring_up(
     apps = applications(config)
     for part in apps:
         supervisor.start(part)
-    catalog_writes_to_the_monolith(config, console=console)
+    hand_back_to_the_monolith(config, console=console)
     for part in observability(config, console=console):
         supervisor.start(part)
         apps.append(part)
     return apps
 
 
-def catalog_writes_to_the_monolith(config: StackConfig, *, console: Console) -> None:
+def hand_back_to_the_monolith(config: StackConfig, *, console: Console) -> None:
     """The facade starts at step 1, where the monolith owns catalog writes and checkout and
     writes its own tables. The flags and table guards live in the databases, which outlive
     the stack: a stack stopped at step 4, 5 or 6 left them moved, so hand them back

@@ -153,6 +153,8 @@ class Walk:
         self.config = config
         self.console = console
         self.supervisor = supervisor  # redeploys the monolith at step 6
+        # The facade's requests per route and answering upstream at the last stage's end.
+        self._counts: dict[str, dict[str, float]] = {}
         self.facade = config.facade_url
         self.outcomes: list[Outcome] = []
         self.headers = {"Authorization": f"Bearer {config.admin_token}"}
@@ -219,7 +221,7 @@ class Walk:
         except httpx.HTTPError:
             return
         counts, _ = decommission.facade_route_counts(text)
-        before, self._counts = getattr(self, "_counts", {}), counts
+        before, self._counts = self._counts, counts
         table = Table("route", "monolith", "service", "refused",
                       title=f"{stage}: requests answered per side")  # fmt: skip
         for route, per in sorted(counts.items()):
@@ -236,23 +238,33 @@ class Walk:
 
     def _lag(self) -> str:
         """Unpublished events and aggregates not applied yet, each way."""
-        config, parts = self.config, []
-        paths = [("monolith -> catalog", "shop", "catalog", None),
-                 ("catalog -> monolith", "catalog", "shop", None),
-                 ("orders -> monolith", "orders", "shop", orders_ownership.CONSUMER)]  # fmt: skip
-        for label, source, target, consumer in paths:
-            side: ownership.Side = "monolith" if source == "shop" else "service"
-            dbs = (
-                ownership.Databases(config.db_url(source), config.db_url(target))
-                if side == "monolith"
-                else ownership.Databases(config.db_url(target), config.db_url(source))
-            )
+        db, parts = self.config.db_url, []
+        catalog = ownership.Databases(db("shop"), db("catalog"))
+        orders = ownership.Databases(db("shop"), db("orders"))
+        paths: list[tuple[str, ownership.Databases, ownership.Side, str | None]] = [
+            ("monolith -> catalog", catalog, "monolith", None),
+            ("catalog -> monolith", catalog, "service", None),
+            ("orders -> monolith", orders, "service", orders_ownership.CONSUMER),
+        ]
+        for label, dbs, source, consumer in paths:
             try:
-                lag = ownership.lag(dbs, side, consumer=consumer)
+                lag = ownership.lag(dbs, source, consumer=consumer)
             except psycopg.Error:
                 continue
             parts.append(f"{label} {lag.unpublished} unpublished, {len(lag.behind)} behind")
         return "; ".join(parts) or "unknown"
+
+    def _apply_gated(self, step: int) -> bool:
+        """`strangler step apply N`. The dry run exits 1 exactly when a gate refuses: then
+        the walk says so (the run fails) and forces the step, so the rest of the stage is
+        still shown and checked."""
+        args = ["step", "apply", str(step)]
+        gates = self._strangler(*args, "--dry-run")
+        if gates == 1:
+            why = "a gate refused (see above); applied with --force, named in the audit log"
+            self._record(f"step {step} gates", False, why)
+            args.append("--force")
+        return gates in (0, 1) and self._strangler(*args) == 0
 
     def step_1(self) -> bool:
         self._heading("step 1: the facade in front of the monolith")
@@ -355,15 +367,7 @@ class Walk:
 
     def step_4(self, timeout: float = 60.0) -> bool:
         self._heading("step 4: catalog writes move to the catalog service")
-        # The dry run exits 1 exactly when a gate refuses: then the walk says so (the run
-        # fails) and forces the step, so the rest of the stage is still shown and checked.
-        args = ["step", "apply", "4"]
-        gates = self._strangler(*args, "--dry-run")
-        if gates == 1:
-            why = "a gate refused (see above); applied with --force, named in the audit log"
-            self._record("step 4 gates", False, why)
-            args.append("--force")
-        if gates not in (0, 1) or self._strangler(*args) != 0:
+        if not self._apply_gated(4):
             return self._record("step 4 applied", False, "strangler step apply 4 failed")
         dbs = ownership.Databases(self.config.db_url("shop"), self.config.db_url("catalog"))
         try:
@@ -447,13 +451,7 @@ class Walk:
 
     def step_5(self, timeout: float = 240.0) -> bool:
         self._heading("step 5: checkout moves to the orders service as a saga")
-        args = ["step", "apply", "5"]
-        gates = self._strangler(*args, "--dry-run")
-        if gates == 1:
-            why = "a gate refused (see above); applied with --force, named in the audit log"
-            self._record("step 5 gates", False, why)
-            args.append("--force")
-        if gates not in (0, 1) or self._strangler(*args) != 0:
+        if not self._apply_gated(5):
             return self._record("step 5 applied", False, "strangler step apply 5 failed")
         self._record("step 5 applied", True, "checkout routed to the orders service; "
                      "the monolith's checkout frozen; order history imported")  # fmt: skip
@@ -475,13 +473,7 @@ class Walk:
 
     def step_6(self) -> bool:
         self._heading("step 6: the monolith's catalog and orders code retired")
-        args = ["step", "apply", "6"]
-        gates = self._strangler(*args, "--dry-run")
-        if gates == 1:
-            why = "a gate refused (see above); applied with --force, named in the audit log"
-            self._record("step 6 gates", False, why)
-            args.append("--force")
-        if gates not in (0, 1) or self._strangler(*args) != 0:
+        if not self._apply_gated(6):
             return self._record("step 6 applied", False, "strangler step apply 6 failed")
         if self.supervisor is None:
             why = "no stack runner to restart the monolith with SHOP_RETIRED"

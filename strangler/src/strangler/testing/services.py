@@ -11,11 +11,13 @@ import contextlib
 import importlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from strangler.embedded import throwaway_servers
+from strangler.testing.databases import ScratchDatabases
 
 _stack = contextlib.ExitStack()
 
@@ -24,8 +26,8 @@ _stack = contextlib.ExitStack()
 # it has not seen imported yet, inserts an empty stand-in module that would hide the
 # real package of the same name. Importing the real packages first prevents that.
 WORKSPACE_PACKAGES = (
-    "facade", "acl", "outbox", "catalog_service", "strangler", "shop_client", "contracts",
-    "shop_telemetry",
+    "facade", "acl", "outbox", "catalog_service", "orders_service", "service_kit", "strangler",
+    "shop_client", "contracts", "shop_telemetry",
 )  # fmt: skip
 
 TEST_DATABASES = ("shop", "catalog", "orders")
@@ -49,3 +51,11 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     _stack.close()
+
+
+@pytest.fixture(scope="session")
+def scratch_databases() -> Iterator[ScratchDatabases]:
+    """Throwaway databases on the test server, dropped at the end of the session."""
+    databases = ScratchDatabases()
+    yield databases
+    databases.drop_all()
