@@ -5,14 +5,11 @@ PostgreSQL with metrics served over HTTP."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -34,6 +31,7 @@ from strangler.decommission import (
 )
 from strangler.retire import make_read_only
 from strangler.steps import PLAN_DIR, PlanError, Retirement, load_manifest, load_plan
+from strangler.testing.databases import scratch_database
 from typer.testing import CliRunner
 
 RETIREMENT = Retirement.model_validate(
@@ -336,17 +334,9 @@ def test_a_cutover_must_be_an_earlier_step(tmp_path: Path) -> None:
 # -- real PostgreSQL and HTTP
 
 
-def _url_for(database: str) -> str:
-    return urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{database}"))
-
-
 @pytest.fixture
 def shop_dsn() -> Iterator[str]:
-    name = f"decommission_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _url_for(name)
-    try:
+    with scratch_database("decommission_test") as url:
         with psycopg.connect(url, autocommit=True) as conn:
             for table in ("shop_category", "shop_product", "shop_orderline", "shop_cart"):
                 conn.execute(f"CREATE TABLE {table} (id serial PRIMARY KEY, qty integer)")
@@ -354,9 +344,6 @@ def shop_dsn() -> Iterator[str]:
             conn.execute("CREATE TABLE shop_payment (id serial PRIMARY KEY, status text)")
             conn.execute("ALTER TABLE shop_product ADD COLUMN updated timestamptz")
         yield url
-    finally:
-        with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:

@@ -4,10 +4,7 @@ ways, and the stock column the monolith still writes."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -22,6 +19,7 @@ from strangler.retire import (
     make_writable,
     status,
 )
+from strangler.testing.databases import scratch_database
 
 LEGACY_DDL = """
 CREATE TABLE shop_order (id serial PRIMARY KEY, status varchar(20) NOT NULL);
@@ -39,23 +37,12 @@ ORDERS = ["shop_order", "shop_orderline"]
 PRODUCT = RetiredTable("shop_product", ("qty", "updated"))
 
 
-def _url_for(database: str) -> str:
-    return urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{database}"))
-
-
 @pytest.fixture
 def dsn() -> Iterator[str]:
-    name = f"retire_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _url_for(name)
-    try:
+    with scratch_database("retire_test") as url:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(LEGACY_DDL)
         yield url
-    finally:
-        with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def write(dsn: str, statement: str, *, origin: str | None = None) -> None:
